@@ -1,0 +1,7 @@
+"""Whole jobs: migrate and verify, as a Python API (``Migration``) and a CLI (``vector-migrate``)."""
+
+from pipelines.migration import Migration, MigrationError, MigrationResult
+from pipelines.runner import RunConfig
+from pipelines.verify import VerificationResult
+
+__all__ = ["Migration", "MigrationError", "MigrationResult", "RunConfig", "VerificationResult"]

@@ -1,0 +1,361 @@
+"""The Python API, mirroring the seed: ``Migration(source, target).migrate(...)`` and ``.verify(...)``.
+
+migration = Migration(source_client, target_client)
+result = migration.migrate(source_index="products", target_index="products",
+                           on_progress=lambda s: print(s["percentage"]))
+result.migrated_count, result.batches, result.errors
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.runners.runner import PipelineState
+
+from io_connectors.beam_read import ReadVectors
+from io_connectors.beam_write import WriteVectors
+from io_connectors.client import Client
+from io_connectors.contract import IndexInfo
+from io_connectors.errors import ConfigError, IntegrityError
+from io_connectors.failures import FAILED_TAG, FailedRecords
+from io_connectors.retry import METRICS_NAMESPACE
+from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
+from pipelines.runner import RunConfig, choose_runner
+from pipelines.verify import VerificationResult, verify_contents, verify_counts
+from transforms import MapIdsForTarget, NamespaceMap, Rechunk, RemapNamespaces, Validate
+
+LOG = logging.getLogger(__name__)
+DEFAULT_BATCH_SIZE = 1000
+
+
+@dataclass
+class MigrationError:
+    """One failure: its class and message, the stage it happened in, and the ids it concerns."""
+
+    error_class: str
+    message: str
+    ids: list[Any]
+    namespace: str
+    stage: str
+    count: int
+
+    def __str__(self) -> str:
+        return f"{self.error_class}: {self.message}"
+
+
+@dataclass
+class MigrationResult:
+    migrated_count: int
+    batches: int
+    errors: list[MigrationError]
+    failed_count: int
+    read_count: int
+    source_count: int
+    duration_seconds: float
+    metrics: dict[str, int] = field(default_factory=dict)
+    failures_path: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and self.read_count == self.migrated_count
+
+    def __getitem__(self, key: str) -> Any:
+        """Seed-style access: ``result["migrated_count"]``."""
+        return getattr(self, key)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "migrated_count": self.migrated_count,
+            "batches": self.batches,
+            "failed_count": self.failed_count,
+            "read_count": self.read_count,
+            "source_count": self.source_count,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "vectors_per_second": round(self.migrated_count / self.duration_seconds, 1)
+            if self.duration_seconds
+            else 0.0,
+            "errors": [
+                {
+                    "error_class": e.error_class,
+                    "message": e.message,
+                    "stage": e.stage,
+                    "namespace": e.namespace,
+                    "count": e.count,
+                    "ids": e.ids[:20],
+                }
+                for e in self.errors
+            ],
+            "metrics": self.metrics,
+            "failures_path": self.failures_path,
+        }
+
+
+class Migration:
+    """Copies vectors from ``source`` to ``target`` as a Beam pipeline.
+
+    ``run_config`` chooses the runner (default: Beam's in-process runner); ``pipeline_args``
+    are Beam pipeline options passed through (``["--direct_running_mode=multi_processing"]``).
+    """
+
+    def __init__(
+        self,
+        source: Client,
+        target: Client,
+        run_config: RunConfig | str | Path | None = None,
+        pipeline_args: list[str] | None = None,
+    ) -> None:
+        self.source = source
+        self.target = target
+        if isinstance(run_config, (str, Path)):
+            run_config = RunConfig.load(run_config)
+        self.run_config = run_config
+        self.pipeline_args = list(pipeline_args or [])
+
+    # -- migrate ---------------------------------------------------------------------------
+    def migrate(
+        self,
+        source_index: str,
+        target_index: str,
+        source_namespace: str | None = None,
+        target_namespace: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        chunk_size: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        namespace_map: Mapping[str, str] | None = None,
+        create_target: bool = True,
+        failures_path: str | None = None,
+        dead_letter: Client | None = None,
+        dead_letter_index: str = "dead-letter",
+        fail_on_integrity_error: bool = True,
+    ) -> MigrationResult:
+        """Copy every vector of ``source_index`` (one namespace, or all) into ``target_index``.
+
+        ``batch_size`` vectors are read at a time, ``chunk_size`` vectors upserted at a time
+        (capped by what the target accepts). Records that fail are reported in
+        ``result.errors`` and, with ``dead_letter``, written to that client's index so they
+        can be replayed; the migration carries on past them.
+        """
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        started = time.monotonic()
+        runner = choose_runner(self.run_config, self.pipeline_args)
+        self._check_in_process(runner.in_process)
+        source_info = self.source.index_info(source_index)
+        mapping = _namespace_mapping(source_namespace, target_namespace, namespace_map)
+        target_info = self._prepare_target(target_index, source_info, create_target)
+        caps = self.target.connector.capabilities
+        chunk = min(chunk_size or caps.default_chunk_size, caps.max_batch_count or math.inf)
+        chunk = int(chunk)
+        total = self.source.connector.count(source_index, source_namespace)
+        splits = self.source.connector.plan(source_index, source_namespace, batch_size)
+        failures_dir = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
+        LOG.info(
+            "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
+            total,
+            len(splits),
+            self.source.provider,
+            source_index,
+            self.target.provider,
+            target_index,
+            chunk,
+        )
+        state = ProgressState(total=total, chunk_size=chunk)
+        with ProgressListener(state, on_progress) as listener:
+            pipeline = beam.Pipeline(runner=runner.runner, options=runner.options)
+            read = (
+                pipeline
+                | "PlanSplits" >> beam.Create(splits, reshuffle=False)
+                | "SpreadSplits" >> beam.Reshuffle()
+                | "Read" >> ReadVectors(self.source.spec)
+            )
+            valid = read.batches | "Validate" >> Validate(caps, target_info.dimension)
+            written = (
+                valid.valid
+                | "RemapNamespaces" >> RemapNamespaces(mapping)
+                | "MapIds" >> MapIdsForTarget(caps.int_ids)
+                | "Rechunk" >> Rechunk(chunk, caps.max_batch_bytes, caps.request_bytes_per_value)
+                | "Upsert"
+                >> WriteVectors(self.target.spec, target_index, listener.sink() if runner.is_local else None)
+            )
+            failed = (read[FAILED_TAG], valid[FAILED_TAG], written[FAILED_TAG]) | "Failures" >> beam.Flatten()
+            _ = (
+                failed
+                | "FailureJson" >> beam.Map(lambda f: json.dumps(f.as_dict(), default=str))
+                | "WriteFailures"
+                >> beam.io.WriteToText(FileSystems.join(failures_dir, "failures"), file_name_suffix=".jsonl")
+            )
+            if dead_letter is not None:
+                self._prepare_dead_letter(dead_letter, dead_letter_index, source_info)
+                _ = (
+                    failed
+                    | "FailedRecords" >> beam.FlatMap(lambda f: [f.batch] if f.batch is not None else [])
+                    | "DeadLetter"
+                    >> WriteVectors(dead_letter.spec, dead_letter_index, counter_prefix="dead_letter_")
+                )
+            result = pipeline.run()
+            self._wait(result, state, on_progress, runner.is_local)
+        counters = _counters(result)
+        errors = _read_failures(failures_dir)
+        migration = MigrationResult(
+            migrated_count=counters.get("vectors_written", 0),
+            batches=counters.get("batches_written", 0),
+            errors=errors,
+            failed_count=sum(e.count for e in errors),
+            read_count=counters.get("vectors_read", 0),
+            source_count=total,
+            duration_seconds=time.monotonic() - started,
+            metrics=counters,
+            failures_path=failures_dir,
+        )
+        self._check_accounting(migration, fail_on_integrity_error)
+        return migration
+
+    def _check_in_process(self, in_process: bool) -> None:
+        for role, client in (("source", self.source), ("target", self.target)):
+            if client.connector.capabilities.in_process_only and not in_process:
+                raise ConfigError(
+                    f"the {role} is a {client.provider}:// store, which lives in this process, but the "
+                    "runner runs workers in other processes; use the in-memory runner "
+                    "(--direct_running_mode=in_memory) or parquet:// instead"
+                )
+
+    def _prepare_target(self, index: str, source: IndexInfo, create: bool) -> IndexInfo:
+        connector = self.target.connector
+        if index not in connector.list_indexes():
+            if not create:
+                raise ConfigError(f"target index {index!r} does not exist (and create_target is off)")
+            connector.create_index(index, source.dimension, source.metric, source.sparse)
+        target = connector.describe_index(index)
+        if source.dimension is not None and target.dimension not in (None, source.dimension):
+            raise ConfigError(
+                f"target index {index!r} has dimension {target.dimension}, the source "
+                f"{source.name!r} has {source.dimension}"
+            )
+        return target
+
+    def _prepare_dead_letter(self, client: Client, index: str, source: IndexInfo) -> None:
+        if index not in client.connector.list_indexes():
+            client.connector.create_index(index, source.dimension, source.metric, source.sparse)
+
+    @staticmethod
+    def _wait(result: Any, state: ProgressState, on_progress: ProgressCallback | None, local: bool) -> None:
+        """Local runners have finished here; remote ones are polled for metrics while they run."""
+        if local:
+            result.wait_until_finish()
+            return
+        while not PipelineState.is_terminal(result.state):
+            counters = _counters(result, committed=False)
+            state.migrated = counters.get("vectors_written", 0)
+            state.failed = counters.get("vectors_failed", 0)
+            state.batches = counters.get("batches_written", 0)
+            if on_progress is not None:
+                on_progress(state.snapshot())
+            time.sleep(5)
+        result.wait_until_finish()
+
+    @staticmethod
+    def _check_accounting(result: MigrationResult, strict: bool) -> None:
+        """Every record read must be written or reported failed: nothing may vanish."""
+        counted = (
+            result.migrated_count
+            + result.metrics.get("vectors_failed", 0)
+            + result.metrics.get("vectors_invalid", 0)
+        )
+        if counted != result.read_count:
+            message = (
+                f"{result.read_count} vectors read but {result.migrated_count} written and "
+                f"{counted - result.migrated_count} reported failed"
+            )
+            if strict:
+                raise IntegrityError(message)
+            LOG.error(message)
+
+    # -- verify ----------------------------------------------------------------------------
+    def verify(
+        self,
+        source_index: str,
+        target_index: str,
+        source_namespace: str | None = None,
+        target_namespace: str | None = None,
+        deep: bool = False,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_examples: int = 20,
+    ) -> VerificationResult:
+        """Compare the two sides: counts (as the seed does) and, with ``deep``, every record."""
+        if not deep:
+            return verify_counts(
+                self.source, self.target, source_index, target_index, source_namespace, target_namespace
+            )
+        runner = choose_runner(self.run_config, self.pipeline_args)
+        self._check_in_process(runner.in_process)
+        return verify_contents(
+            self.source,
+            self.target,
+            source_index,
+            target_index,
+            source_namespace,
+            target_namespace,
+            runner,
+            batch_size,
+            max_examples,
+        )
+
+
+def _namespace_mapping(
+    source_namespace: str | None, target_namespace: str | None, namespace_map: Mapping[str, str] | None
+) -> NamespaceMap:
+    if namespace_map and (source_namespace is not None or target_namespace is not None):
+        raise ConfigError("give either source/target namespaces or a namespace map, not both")
+    if namespace_map:
+        return NamespaceMap(dict(namespace_map))
+    if target_namespace is not None and source_namespace is None:
+        raise ConfigError(
+            "target_namespace without source_namespace would merge every namespace into one, where "
+            "equal ids overwrite each other; name the source_namespace, or use namespace_map"
+        )
+    if source_namespace is not None and target_namespace is not None:
+        return NamespaceMap({source_namespace: target_namespace})
+    return NamespaceMap()
+
+
+def _counters(result: Any, committed: bool = True) -> dict[str, int]:
+    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    totals: dict[str, int] = {}
+    for counter in query["counters"]:
+        value = counter.committed if committed else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
+    return totals
+
+
+def _read_failures(directory: str) -> list[MigrationError]:
+    errors = []
+    for match in FileSystems.match([FileSystems.join(directory, "failures*")])[0].metadata_list:
+        with FileSystems.open(match.path) as handle:
+            for line in handle.read().decode().splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    errors.append(
+                        MigrationError(
+                            record["error_class"],
+                            record["message"],
+                            record["ids"],
+                            record["namespace"],
+                            record["stage"],
+                            record["count"],
+                        )
+                    )
+    return errors
+
+
+__all__ = ["FailedRecords", "Migration", "MigrationError", "MigrationResult"]

@@ -1,0 +1,88 @@
+"""Choosing and configuring the Beam runner.
+
+Local runs use Beam's in-process FnApiRunner explicitly: the plain ``DirectRunner`` first tries
+to download the Prism runner binary from the internet, which fails offline and costs time.
+Run configs (``run_configs/*.json``) hold a runner name and its pipeline options; options given
+on the command line win over the file's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.runners.runner import PipelineRunner
+
+from io_connectors.errors import ConfigError
+
+LOCAL_RUNNERS = {"DirectRunner", "FnApiRunner", "local", "SwitchingDirectRunner"}
+REMOTE_POLLED_RUNNERS = {"DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner", "PrismRunner"}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    runner: str = "DirectRunner"
+    options: dict[str, Any] = field(default_factory=lambda: {"direct_running_mode": "in_memory"})
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"run config {str(path)!r} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"run config {str(path)!r} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or "runner" not in data:
+            raise ConfigError(f"run config {str(path)!r} needs a 'runner' field")
+        return cls(runner=data["runner"], options=dict(data.get("options", {})))
+
+
+def _flags(options: dict[str, Any]) -> list[str]:
+    flags = []
+    for key, value in options.items():
+        if isinstance(value, bool):
+            if value:
+                flags.append(f"--{key}")
+        elif isinstance(value, list):
+            flags.extend(f"--{key}={item}" for item in value)
+        else:
+            flags.append(f"--{key}={value}")
+    return flags
+
+
+@dataclass(frozen=True)
+class RunnerChoice:
+    runner: PipelineRunner | str
+    options: PipelineOptions
+    name: str
+
+    @property
+    def is_local(self) -> bool:
+        return self.name in LOCAL_RUNNERS
+
+    @property
+    def in_process(self) -> bool:
+        """Workers share this Python process (memory:// stores are reachable)."""
+        if not self.is_local:
+            return False
+        direct = self.options.view_as(DirectOptions)
+        return (direct.direct_running_mode or "in_memory") == "in_memory"
+
+
+def choose_runner(config: RunConfig | None = None, pipeline_args: list[str] | None = None) -> RunnerChoice:
+    config = config or RunConfig()
+    args = _flags(config.options) + list(pipeline_args or [])
+    options = PipelineOptions(args)
+    name = options.view_as(StandardOptions).runner or config.runner
+    if name in LOCAL_RUNNERS:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        direct = options.view_as(DirectOptions)
+        direct.direct_running_mode = direct.direct_running_mode or "in_memory"
+        options.view_as(StandardOptions).runner = None
+        return RunnerChoice(FnApiRunner(), options, "DirectRunner")
+    options.view_as(StandardOptions).runner = name
+    return RunnerChoice(name, options, name)

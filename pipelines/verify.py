@@ -1,0 +1,244 @@
+"""Proving a copy: counts (as the seed's ``verify``), and record by record.
+
+The deep check reads both sides with the same splittable reads as a migration, reduces every
+record to a digest keyed by (namespace, id), and joins the two sides. A record matches when its
+metadata and sparse values are equal and its dense values are bit-for-bit equal, or, for a
+target that normalises cosine vectors (Qdrant), equal after normalisation within a tolerance,
+judged by 16 fixed random projections of the unit vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+
+from io_connectors.beam_read import ReadVectors
+from io_connectors.client import Client
+from io_connectors.records import VectorBatch
+from io_connectors.retry import METRICS_NAMESPACE
+from pipelines.runner import RunnerChoice
+
+SKETCH_SIZE = 16
+SKETCH_TOLERANCE = 1e-4
+
+
+@dataclass
+class VerificationResult:
+    match: bool
+    source_count: int
+    target_count: int
+    deep: bool = False
+    checked: int = 0
+    missing_count: int = 0
+    extra_count: int = 0
+    different_count: int = 0
+    examples: dict[str, list[Any]] = field(default_factory=dict)
+    namespaces: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        """Seed-style access: ``verification["match"]``."""
+        return getattr(self, key)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+def _count(client: Client, index: str, namespace: str | None) -> tuple[int, dict[str, int]]:
+    info = client.index_info(index)
+    if namespace is None:
+        return info.count, dict(info.namespaces)
+    count = int(info.namespaces.get(namespace, 0))
+    return count, {namespace: count}
+
+
+def verify_counts(
+    source: Client,
+    target: Client,
+    source_index: str,
+    target_index: str,
+    source_namespace: str | None,
+    target_namespace: str | None,
+) -> VerificationResult:
+    if source_namespace is not None and target_namespace is None:
+        target_namespace = source_namespace
+    source_count, source_ns = _count(source, source_index, source_namespace)
+    target_count, target_ns = _count(target, target_index, target_namespace)
+    per_namespace = {}
+    if source_namespace is None and target_namespace is None:
+        for ns in sorted(set(source_ns) | set(target_ns)):
+            per_namespace[ns] = {"source": source_ns.get(ns, 0), "target": target_ns.get(ns, 0)}
+    match = source_count == target_count and all(v["source"] == v["target"] for v in per_namespace.values())
+    return VerificationResult(match, source_count, target_count, namespaces=per_namespace)
+
+
+@dataclass(frozen=True)
+class RecordDigest:
+    exact: bytes  # metadata + sparse, canonical
+    dense: bytes  # dense values, bit for bit
+    sketch: tuple[float, ...] | None  # projections of the unit dense vector
+
+
+class DigestFn(beam.DoFn):
+    """(namespace, id) -> digest, applying the migration's namespace and id mapping."""
+
+    def __init__(self, side: str, namespace_map: dict[str, str], ints_as_strings: bool, sketch: bool) -> None:
+        self._side = side
+        self._map = namespace_map
+        self._ints_as_strings = ints_as_strings
+        self._sketch = sketch
+        self._projections: dict[int, np.ndarray] = {}
+
+    def _projection(self, dimension: int) -> np.ndarray:
+        if dimension not in self._projections:
+            rng = np.random.default_rng(20261125 + dimension)
+            self._projections[dimension] = rng.standard_normal((dimension, SKETCH_SIZE)).astype(np.float64)
+        return self._projections[dimension]
+
+    def process(self, batch: VectorBatch):
+        namespace = self._map.get(batch.namespace, batch.namespace)
+        sketches = None
+        if self._sketch and batch.values is not None:
+            values = batch.values.astype(np.float64)
+            norms = np.linalg.norm(values, axis=1, keepdims=True)
+            unit = np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
+            sketches = unit @ self._projection(values.shape[1])
+        for row, vector_id in enumerate(batch.ids):
+            if self._ints_as_strings and isinstance(vector_id, int):
+                vector_id = str(vector_id)
+            yield (namespace, vector_id), (self._side, _digest(batch, row, sketches))
+
+
+def _digest(batch: VectorBatch, row: int, sketches: np.ndarray | None) -> RecordDigest:
+    exact = hashlib.blake2b(digest_size=16)
+    meta = batch.metadata[row]
+    exact.update(json.dumps(meta, sort_keys=True, separators=(",", ":")).encode())
+    sparse = None if batch.sparse is None else batch.sparse.row(row)
+    if sparse is not None and len(sparse[0]):
+        order = np.argsort(sparse[0], kind="stable")
+        exact.update(sparse[0][order].tobytes())
+        exact.update(sparse[1][order].tobytes())
+    dense = (
+        b"" if batch.values is None else hashlib.blake2b(batch.values[row].tobytes(), digest_size=16).digest()
+    )
+    sketch = None if sketches is None else tuple(float(x) for x in sketches[row])
+    return RecordDigest(exact.digest(), dense, sketch)
+
+
+class CompareFn(beam.DoFn):
+    def __init__(self, tolerant: bool) -> None:
+        self._tolerant = tolerant
+        self._counters = {
+            kind: Metrics.counter(METRICS_NAMESPACE, f"verify_{kind}")
+            for kind in ("checked", "missing", "extra", "different", "matched")
+        }
+
+    def process(self, element):
+        key, sides = element
+        source = [d for side, d in sides if side == "source"]
+        target = [d for side, d in sides if side == "target"]
+        self._counters["checked"].inc()
+        if not target:
+            kind = "missing"
+        elif not source:
+            kind = "extra"
+        elif _same(source[0], target[0], self._tolerant):
+            kind = "matched"
+        else:
+            kind = "different"
+        self._counters[kind].inc()
+        if kind != "matched":
+            yield beam.pvalue.TaggedOutput(kind, {"namespace": key[0], "id": key[1]})
+
+
+def _same(a: RecordDigest, b: RecordDigest, tolerant: bool) -> bool:
+    if a.exact != b.exact:
+        return False
+    if a.dense == b.dense:
+        return True
+    if tolerant and a.sketch is not None and b.sketch is not None:
+        return bool(np.allclose(a.sketch, b.sketch, atol=SKETCH_TOLERANCE, rtol=0))
+    return False
+
+
+def verify_contents(
+    source: Client,
+    target: Client,
+    source_index: str,
+    target_index: str,
+    source_namespace: str | None,
+    target_namespace: str | None,
+    runner: RunnerChoice,
+    batch_size: int,
+    max_examples: int,
+) -> VerificationResult:
+    if source_namespace is not None and target_namespace is None:
+        target_namespace = source_namespace
+    counts = verify_counts(source, target, source_index, target_index, source_namespace, target_namespace)
+    renames = {source_namespace: target_namespace} if source_namespace is not None else {}
+    caps = target.connector.capabilities
+    tolerant = caps.normalizes_cosine and source.index_info(source_index).metric == "cosine"
+    examples_dir = tempfile.mkdtemp(prefix="vector-migrate-verify-")
+    pipeline = beam.Pipeline(runner=runner.runner, options=runner.options)
+    sides = []
+    for side, client, index, namespace in (
+        ("source", source, source_index, source_namespace),
+        ("target", target, target_index, target_namespace),
+    ):
+        splits = client.connector.plan(index, namespace, batch_size)
+        read = (
+            pipeline
+            | f"Plan{side}" >> beam.Create(splits, reshuffle=False)
+            | f"Spread{side}" >> beam.Reshuffle()
+            | f"Read{side}" >> ReadVectors(client.spec)
+        )
+        digest = DigestFn(
+            side, renames if side == "source" else {}, side == "source" and not caps.int_ids, tolerant
+        )
+        sides.append(read.batches | f"Digest{side}" >> beam.ParDo(digest))
+    compared = (
+        sides
+        | "BothSides" >> beam.Flatten()
+        | "ByRecord" >> beam.GroupByKey()
+        | "Compare" >> beam.ParDo(CompareFn(tolerant)).with_outputs("missing", "extra", "different")
+    )
+    for kind in ("missing", "extra", "different"):
+        _ = (
+            compared[kind]
+            | f"Sample{kind}" >> beam.combiners.Sample.FixedSizeGlobally(max_examples)
+            | f"Json{kind}" >> beam.Map(json.dumps, default=str)
+            | f"Write{kind}"
+            >> beam.io.WriteToText(FileSystems.join(examples_dir, kind), file_name_suffix=".json")
+        )
+    result = pipeline.run()
+    result.wait_until_finish()
+    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    totals = {c.key.metric.name: int(c.committed or 0) for c in query["counters"]}
+    examples = {}
+    for kind in ("missing", "extra", "different"):
+        for match in FileSystems.match([FileSystems.join(examples_dir, f"{kind}*")])[0].metadata_list:
+            with FileSystems.open(match.path) as handle:
+                text = handle.read().decode().strip()
+                if text:
+                    examples[kind] = json.loads(text)
+    missing, extra, different = (totals.get(f"verify_{k}", 0) for k in ("missing", "extra", "different"))
+    return VerificationResult(
+        match=counts.match and not (missing or extra or different),
+        source_count=counts.source_count,
+        target_count=counts.target_count,
+        deep=True,
+        checked=totals.get("verify_checked", 0),
+        missing_count=missing,
+        extra_count=extra,
+        different_count=different,
+        examples={k: v for k, v in examples.items() if v},
+        namespaces=counts.namespaces,
+    )

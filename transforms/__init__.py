@@ -1,0 +1,8 @@
+"""Provider-agnostic PTransforms over VectorBatch: validate, remap namespaces, map ids, rechunk."""
+
+from transforms.map_ids import MapIdsForTarget
+from transforms.rechunk import Rechunk
+from transforms.remap import NamespaceMap, RemapNamespaces
+from transforms.validate import Validate
+
+__all__ = ["MapIdsForTarget", "NamespaceMap", "Rechunk", "RemapNamespaces", "Validate"]

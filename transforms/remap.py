@@ -1,0 +1,51 @@
+"""Namespace remapping: source namespace -> target namespace, or every namespace as it is."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+
+from io_connectors.errors import ConfigError
+from io_connectors.records import VectorBatch
+
+
+@dataclass(frozen=True)
+class NamespaceMap:
+    """Explicit renames; namespaces not named keep their name.
+
+    Two source namespaces may not land in one target namespace: equal ids would overwrite each
+    other, and a migration must never lose a vector that way.
+    """
+
+    renames: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        targets = Counter(self.renames.values())
+        kept = set(targets) - set(self.renames)
+        clashes = sorted(t for t, n in targets.items() if n > 1) + sorted(kept & set(targets))
+        if clashes:
+            raise ConfigError(
+                f"namespace map sends several namespaces into {clashes}; vectors with equal ids "
+                "would overwrite each other. Migrate them to distinct namespaces."
+            )
+
+    def __call__(self, namespace: str) -> str:
+        return self.renames.get(namespace, namespace)
+
+
+class RemapNamespaces(beam.PTransform):
+    def __init__(self, mapping: NamespaceMap) -> None:
+        super().__init__()
+        self._mapping = mapping
+
+    def expand(self, batches: beam.PCollection) -> beam.PCollection:
+        mapping = self._mapping
+        return batches | beam.Map(lambda b: _renamed(b, mapping))
+
+
+def _renamed(batch: VectorBatch, mapping: NamespaceMap) -> VectorBatch:
+    target = mapping(batch.namespace)
+    return batch if target == batch.namespace else batch.with_namespace(target)
