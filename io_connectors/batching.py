@@ -52,3 +52,12 @@ def chunk_batch(
         used += sizes[row]
     chunks.append(batch.slice(start, n))
     return chunks
+
+
+def ids_as_strings(batch: VectorBatch) -> tuple[VectorBatch, int]:
+    """For targets without integer ids: integers become decimal strings. Returns the count changed."""
+    converted = sum(isinstance(i, int) for i in batch.ids)
+    if not converted:
+        return batch, 0
+    ids = [str(i) for i in batch.ids]
+    return VectorBatch(ids, batch.values, batch.sparse, batch.metadata, batch.namespace), converted

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from io_connectors.batching import chunk_batch
+from io_connectors.batching import chunk_batch, ids_as_strings
 from io_connectors.contract import Connector, ConnectorSpec, IndexInfo, Location
 from io_connectors.errors import RecordRejected
 from io_connectors.records import IdValue, VectorBatch
@@ -112,6 +112,8 @@ class Client:
         else:
             batch = VectorBatch.from_dicts(vectors, namespace or "")
         connector = self.connector
+        if not connector.capabilities.int_ids:
+            batch, _ = ids_as_strings(batch)
         dimension = self._target_dimension(index)
         reasons = reject_reasons(batch, connector.capabilities, dimension)
         reasons.update(connector.reject_reasons(batch))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from io_connectors.batching import ids_as_strings
 from io_connectors.records import VectorBatch
 from io_connectors.retry import METRICS_NAMESPACE
 
@@ -18,14 +19,10 @@ class _IntIdsToStrings(beam.DoFn):
         self._converted = Metrics.counter(METRICS_NAMESPACE, "ids_converted_to_string")
 
     def process(self, batch: VectorBatch):
-        converted = sum(isinstance(i, int) for i in batch.ids)
-        if not converted:
-            yield batch
-            return
-        self._converted.inc(converted)
-        yield VectorBatch(
-            [str(i) for i in batch.ids], batch.values, batch.sparse, batch.metadata, batch.namespace
-        )
+        mapped, converted = ids_as_strings(batch)
+        if converted:
+            self._converted.inc(converted)
+        yield mapped
 
 
 class MapIdsForTarget(beam.PTransform):
