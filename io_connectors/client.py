@@ -104,8 +104,9 @@ class Client:
     ) -> dict[str, int]:
         """Upsert vectors, validated and chunked to the provider's limits.
 
-        Raises ``RecordRejected`` naming every record the provider cannot take; nothing of the
-        call is written in that case.
+        An index that does not exist yet is created with the vectors' dimension and the cosine
+        metric. Raises ``RecordRejected`` naming every record the provider cannot take; nothing
+        of the call is written in that case.
         """
         if isinstance(vectors, VectorBatch):
             batch = vectors if namespace is None else vectors.with_namespace(namespace)
@@ -114,7 +115,7 @@ class Client:
         connector = self.connector
         if not connector.capabilities.int_ids:
             batch, _ = ids_as_strings(batch)
-        dimension = self._target_dimension(index)
+        dimension = self._target_dimension(index, batch)
         reasons = reject_reasons(batch, connector.capabilities, dimension)
         reasons.update(connector.reject_reasons(batch))
         if reasons:
@@ -126,9 +127,9 @@ class Client:
             with_retries(lambda c=chunk: connector.write(index, c), f"upsert into {index!r}")
         return {"upserted_count": len(batch)}
 
-    def _target_dimension(self, index: str) -> int | None:
+    def _target_dimension(self, index: str, batch: VectorBatch) -> int | None:
         if index not in self.connector.list_indexes():
-            return None
+            self.connector.create_index(index, batch.dimension, "cosine", batch.sparse is not None)
         return self.connector.describe_index(index).dimension
 
     def fetch(

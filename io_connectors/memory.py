@@ -182,8 +182,6 @@ class MemoryConnector(Connector):
         return VectorBatch([i for i, _ in found], values, sparse, metadata, namespace)
 
     def write(self, index: str, batch: VectorBatch) -> None:
-        if index not in self._indexes:  # like the seed's memory provider: first write creates
-            self.create_index(index, batch.dimension, "cosine", batch.sparse is not None)
         idx = self._index(index)
         if idx.dimension is not None and batch.dimension not in (None, idx.dimension):
             raise RecordRejected(

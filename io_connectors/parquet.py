@@ -9,7 +9,9 @@ integer ids come back as integers.
 
 Every written chunk becomes one file named after a hash of its namespace and ids, written to a
 temporary name and renamed into place: writing the same chunk again (a retried bundle) replaces
-the same file instead of adding a copy. Reads split by file and, inside a file, by row group.
+the same file instead of adding a copy. A write is an upsert: ids it holds are first removed
+from the namespace's other files (their id columns are cached, so this costs a hash probe per
+stored id and write, not a re-read). Reads split by file and, inside a file, by row group.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class ParquetConnector(Connector):
 
     def __init__(self, spec: ConnectorSpec) -> None:
         super().__init__(spec)
+        self._id_keys: dict[Path, tuple[int, pa.Array]] = {}
         try:
             self.root = Path(spec.options["path"])
         except KeyError:
@@ -183,11 +186,42 @@ class ParquetConnector(Connector):
         folder = self._index_dir(index) / namespace_folder(batch.namespace)
         folder.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha1(repr((batch.namespace, batch.ids)).encode()).hexdigest()[:24]
-        table = pa.Table.from_batches([_file_columns(batch.to_arrow())])
         final = folder / f"part-{digest}.parquet"
-        temporary = folder / f".tmp-{digest}-{os.getpid()}-{id(batch)}.parquet"
+        self._remove_ids(folder, pa.array(_id_keys(batch.ids)), keep=final)
+        self._write_file(final, batch.to_arrow())
+
+    def _write_file(self, final: Path, rows: pa.RecordBatch) -> None:
+        temporary = final.with_name(f".tmp-{final.stem}-{os.getpid()}-{id(rows)}.parquet")
+        table = pa.Table.from_batches([_file_columns(rows)])
         pq.write_table(table, temporary, row_group_size=self.row_group_size, compression="zstd")
         os.replace(temporary, final)
+
+    def _remove_ids(self, folder: Path, keys: pa.Array, keep: Path) -> None:
+        """Upsert semantics: drop these ids from every other file of the namespace."""
+        for path in sorted(folder.glob("part-*.parquet")):
+            if path == keep:
+                continue
+            hits = pc.is_in(self._file_id_keys(path), value_set=keys)
+            if not pc.any(hits).as_py():
+                continue
+            remaining = pq.read_table(path).filter(pc.invert(hits))
+            if remaining.num_rows:
+                self._write_file(path, remaining.combine_chunks().to_batches()[0])
+            else:
+                path.unlink()
+            self._id_keys.pop(path, None)
+
+    def _file_id_keys(self, path: Path) -> pa.Array:
+        stamp = path.stat().st_mtime_ns
+        cached = self._id_keys.get(path)
+        if cached is None or cached[0] != stamp:
+            table = pq.read_table(path, columns=[c for c in ("id", "id_is_int") if c in _schema_names(path)])
+            flags = table.column("id_is_int").to_pylist() if "id_is_int" in table.column_names else None
+            ids = table.column("id").to_pylist()
+            keys = [("i:" if flags and flags[n] else "s:") + v for n, v in enumerate(ids)]
+            cached = (stamp, pa.array(keys, type=pa.string()))
+            self._id_keys[path] = cached
+        return cached[1]
 
     # -- point access ------------------------------------------------------------------------
     def fetch(self, index: str, ids: Sequence[IdValue], namespace: str = "") -> VectorBatch:
@@ -206,15 +240,8 @@ class ParquetConnector(Connector):
         if delete_all:
             shutil.rmtree(folder, ignore_errors=True)
             return
-        doomed = set(ids or ())
-        for path in sorted(folder.glob("*.parquet")):
-            batch = VectorBatch.from_arrow(pq.read_table(path), namespace)
-            keep = [i for i, v in enumerate(batch.ids) if v not in doomed]
-            if len(keep) == len(batch):
-                continue
-            path.unlink()
-            if keep:
-                self.write(index, batch.take(keep))
+        if folder.is_dir():
+            self._remove_ids(folder, pa.array(_id_keys(ids or ()), type=pa.string()), keep=folder)
 
     def _scan(self, index: str, namespace: str) -> Iterator[VectorBatch]:
         for path in self._files(index, namespace).get(namespace, []):
@@ -223,10 +250,18 @@ class ParquetConnector(Connector):
 
 def _file_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Drop the ``id_is_int`` flag when no id is an integer: then the file is pure import layout."""
-    flags = batch.column("id_is_int")
-    if pc.any(flags).as_py():
+    if "id_is_int" not in batch.schema.names or pc.any(batch.column("id_is_int")).as_py():
         return batch
     return batch.drop_columns(["id_is_int"])
+
+
+def _id_keys(ids: Sequence[IdValue]) -> list[str]:
+    """Ids as comparable strings that keep their kind apart: 7 and "7" are different ids."""
+    return [f"i:{i}" if isinstance(i, int) else f"s:{i}" for i in ids]
+
+
+def _schema_names(path: Path) -> list[str]:
+    return pq.read_schema(path).names
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from io_connectors.contract import Connector, ConnectorSpec, Location
 from io_connectors.errors import ConfigError, MissingExtraError
+from io_connectors.secrets import mask_uri
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,9 @@ def parse_uri(uri: str) -> Location:
     """Split a URI into provider spec, index and namespace, by the provider's own parser."""
     scheme = urlsplit(uri).scheme
     if not scheme:
-        raise ConfigError(f"{uri!r} is not a URI; expected e.g. parquet:///path/index or memory://index")
+        raise ConfigError(
+            f"{mask_uri(uri)!r} is not a URI; expected e.g. parquet:///path/index or memory://index"
+        )
     return connector_class(provider_for_scheme(scheme.lower())).parse_uri(uri)
 
 

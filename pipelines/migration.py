@@ -153,6 +153,8 @@ class Migration:
         self._check_in_process(runner.in_process)
         source_info = self.source.index_info(source_index)
         mapping = _namespace_mapping(source_namespace, target_namespace, namespace_map)
+        if source_namespace is None:
+            mapping.check_against(source_info.namespaces)
         target_info = self._prepare_target(target_index, source_info, create_target)
         caps = self.target.connector.capabilities
         chunk = min(chunk_size or caps.default_chunk_size, caps.max_batch_count or math.inf)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import apache_beam as beam
@@ -23,13 +23,20 @@ class NamespaceMap:
     renames: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        targets = Counter(self.renames.values())
-        kept = set(targets) - set(self.renames)
-        clashes = sorted(t for t, n in targets.items() if n > 1) + sorted(kept & set(targets))
+        self._refuse_merges(t for t, n in Counter(self.renames.values()).items() if n > 1)
+
+    def check_against(self, source_namespaces: Iterable[str]) -> None:
+        """Refuse renaming a namespace onto another one that is read and kept as it is."""
+        kept = {ns for ns in source_namespaces if ns not in self.renames}
+        self._refuse_merges(kept & set(self.renames.values()))
+
+    @staticmethod
+    def _refuse_merges(clashes: Iterable[str]) -> None:
+        clashes = sorted(clashes)
         if clashes:
             raise ConfigError(
-                f"namespace map sends several namespaces into {clashes}; vectors with equal ids "
-                "would overwrite each other. Migrate them to distinct namespaces."
+                f"the namespace mapping sends several namespaces into {clashes}; vectors with equal "
+                "ids would overwrite each other. Migrate them to distinct namespaces."
             )
 
     def __call__(self, namespace: str) -> str:

@@ -1,0 +1,266 @@
+"""``vector-migrate``: migrate, verify and list vector indexes from the command line.
+
+    vector-migrate migrate --source parquet:///exports/products --target memory://products
+    vector-migrate verify --source URI --target URI --deep
+    vector-migrate ls URI
+
+Arguments the CLI does not know are Beam pipeline options, passed through
+(``--runner``, ``--direct_running_mode=multi_processing``, ``--project`` ...).
+Exit codes: 0 all records migrated (or verified equal), 1 some records failed (or a mismatch),
+2 the job could not run as configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from io_connectors import Client, VectorMigrateError
+from io_connectors.contract import Location
+from io_connectors.registry import parse_uri
+from io_connectors.secrets import mask_uri
+from pipelines.migration import DEFAULT_BATCH_SIZE, Migration, MigrationResult
+from pipelines.runner import RunConfig
+
+EXIT_OK, EXIT_FAILED_RECORDS, EXIT_CONFIG = 0, 1, 2
+
+
+def _client_and_location(uri: str, role: str) -> tuple[Client, Location]:
+    location = parse_uri(uri)
+    if role and not location.index:
+        raise VectorMigrateError(f"the {role} URI {location.spec.redact(uri)!r} names no index")
+    client = Client(location.spec.provider, **dict(location.spec.options))
+    return client, location
+
+
+def _namespace_map(pairs: Sequence[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep:
+            raise VectorMigrateError(f"--namespace-map takes SOURCE=TARGET, got {pair!r}")
+        mapping[source] = target
+    return mapping
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; nothing when the output is not a terminal."""
+
+    def __init__(self, stream: TextIO, width: int = 30) -> None:
+        self._stream = stream
+        self._width = width
+        self._live = stream.isatty()
+
+    def __call__(self, stats: dict[str, Any]) -> None:
+        if not self._live:
+            return
+        filled = int(self._width * stats["percentage"] / 100)
+        bar = "#" * filled + "." * (self._width - filled)
+        self._stream.write(
+            f"\r[{bar}] {stats['percentage']:5.1f}% {stats['migrated']:,}/{stats['total']:,} vectors "
+            f"(batch {stats['batches_processed']}/{stats['total_batches']}, "
+            f"{stats['vectors_per_second']:,.0f}/s, {stats['failed']:,} failed)"
+        )
+        self._stream.flush()
+
+    def close(self) -> None:
+        if self._live:
+            self._stream.write("\n")
+
+
+def _print_migration(result: MigrationResult, as_json: bool, verification: dict | None) -> None:
+    summary = result.summary()
+    if verification is not None:
+        summary["verification"] = verification
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    rate = summary["vectors_per_second"]
+    print(
+        f"Migrated {result.migrated_count:,} vectors in {result.batches:,} batches "
+        f"({result.duration_seconds:.1f}s, {rate:,.0f} vectors/s)"
+    )
+    if result.errors:
+        failed = f"{result.failed_count:,} records failed ({len(result.errors)} errors)"
+        print(f"{failed}; details: {result.failures_path}")
+        for error in result.errors[:10]:
+            ids = ", ".join(repr(i) for i in error.ids[:5])
+            print(f"  - [{error.stage}] {error}  ids: {ids}{' ...' if len(error.ids) > 5 else ''}")
+    if verification is not None:
+        state = "verified" if verification["match"] else "MISMATCH"
+        counts = f"source {verification['source_count']:,}, target {verification['target_count']:,}"
+        print(f"Verification: {state} ({counts})")
+
+
+def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
+    source, source_at = _client_and_location(args.source, "source")
+    target, target_at = _client_and_location(args.target, "target")
+    migration = Migration(source, target, args.run_config, beam_args)
+    dead_letter = None
+    dead_letter_index = "dead-letter"
+    if args.dead_letter:
+        dead_letter, dead_at = _client_and_location(args.dead_letter, "dead-letter")
+        dead_letter_index = dead_at.index or dead_letter_index
+    bar = ProgressBar(sys.stderr)
+    try:
+        result = migration.migrate(
+            source_index=source_at.index,
+            target_index=target_at.index,
+            source_namespace=args.source_namespace
+            if args.source_namespace is not None
+            else source_at.namespace,
+            target_namespace=args.target_namespace
+            if args.target_namespace is not None
+            else target_at.namespace,
+            namespace_map=_namespace_map(args.namespace_map) or None,
+            batch_size=args.batch_size,
+            chunk_size=args.chunk_size,
+            on_progress=bar,
+            create_target=not args.no_create_target,
+            failures_path=args.failures_path,
+            dead_letter=dead_letter,
+            dead_letter_index=dead_letter_index,
+        )
+    finally:
+        bar.close()
+    verification = None
+    if args.verify or args.deep_verify:
+        verification = migration.verify(
+            source_index=source_at.index,
+            target_index=target_at.index,
+            source_namespace=args.source_namespace or source_at.namespace,
+            target_namespace=args.target_namespace or target_at.namespace,
+            deep=args.deep_verify,
+        ).summary()
+    _print_migration(result, args.json, verification)
+    failed = bool(result.errors) or (verification is not None and not verification["match"])
+    return EXIT_FAILED_RECORDS if failed else EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
+    source, source_at = _client_and_location(args.source, "source")
+    target, target_at = _client_and_location(args.target, "target")
+    result = Migration(source, target, args.run_config, beam_args).verify(
+        source_index=source_at.index,
+        target_index=target_at.index,
+        source_namespace=args.source_namespace if args.source_namespace is not None else source_at.namespace,
+        target_namespace=args.target_namespace if args.target_namespace is not None else target_at.namespace,
+        deep=args.deep,
+    )
+    if args.json:
+        print(json.dumps(result.summary(), indent=2, default=str))
+    else:
+        state = "match" if result.match else "MISMATCH"
+        print(f"{state}: source {result.source_count:,} vectors, target {result.target_count:,} vectors")
+        for ns, counts in result.namespaces.items():
+            flag = "" if counts["source"] == counts["target"] else "  <-- differs"
+            print(f"  namespace {ns!r}: source {counts['source']:,}, target {counts['target']:,}{flag}")
+        if result.deep:
+            print(
+                f"  checked {result.checked:,} records: {result.missing_count:,} missing, "
+                f"{result.extra_count:,} extra, {result.different_count:,} different"
+            )
+            for kind, examples in result.examples.items():
+                print(f"  {kind} (examples): {examples}")
+    return EXIT_OK if result.match else EXIT_FAILED_RECORDS
+
+
+def cmd_ls(args: argparse.Namespace, beam_args: list[str]) -> int:
+    client, location = _client_and_location(args.uri, "")
+    names = [location.index] if location.index else client.connector.list_indexes()
+    described = [client.describe_index(index=name) for name in names]
+    if args.json:
+        print(json.dumps(described, indent=2, default=str))
+        return EXIT_OK
+    for info in described:
+        sparse = ", sparse" if info["sparse"] else ""
+        shape = f"dimension {info['dimension']}, {info['metric']}{sparse}"
+        print(f"{info['name']}: {info['count']:,} vectors, {shape}")
+        for ns, count in sorted(info["namespaces"].items()):
+            print(f"  {ns!r}: {count:,}")
+    if not described:
+        print("no indexes")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vector-migrate",
+        description="Copy vectors between vector databases with Apache Beam, and prove the copy.",
+        epilog="Unknown --options are passed to Beam as pipeline options.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--source", required=True, help="source URI, e.g. parquet:///data/products")
+        p.add_argument("--target", required=True, help="target URI, e.g. qdrant://localhost:6333/products")
+        p.add_argument("--source-namespace", help="read only this namespace (default: all)")
+        p.add_argument("--target-namespace", help="write into this namespace (needs --source-namespace)")
+        p.add_argument("--run-config", help="a run_configs/*.json file choosing the Beam runner")
+        p.add_argument("--json", action="store_true", help="print a JSON summary")
+
+    migrate = sub.add_parser("migrate", help="copy every vector from source to target")
+    common(migrate)
+    migrate.add_argument(
+        "--namespace-map",
+        action="append",
+        default=[],
+        metavar="SRC=DST",
+        help="rename a namespace (repeatable)",
+    )
+    migrate.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="vectors per read batch")
+    migrate.add_argument(
+        "--chunk-size", type=int, help="vectors per upsert (default: the target's preferred size)"
+    )
+    migrate.add_argument(
+        "--no-create-target", action="store_true", help="fail if the target index is missing"
+    )
+    migrate.add_argument(
+        "--dead-letter", metavar="URI", help="write failed records to this index (e.g. parquet://)"
+    )
+    migrate.add_argument("--failures-path", help="folder for the failure report (default: a temp folder)")
+    migrate.add_argument("--verify", action="store_true", help="compare counts after migrating")
+    migrate.add_argument("--deep-verify", action="store_true", help="compare every record after migrating")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    verify = sub.add_parser("verify", help="compare source and target")
+    common(verify)
+    verify.add_argument("--deep", action="store_true", help="compare every record, not only counts")
+    verify.set_defaults(handler=cmd_verify)
+
+    ls = sub.add_parser("ls", help="list indexes, namespaces, counts and dimensions")
+    ls.add_argument("uri", help="a provider URI, with or without an index")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(handler=cmd_ls)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, beam_args = parser.parse_known_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    if not args.verbose:
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    if getattr(args, "run_config", None):
+        args.run_config = RunConfig.load(args.run_config)
+    try:
+        return args.handler(args, beam_args)
+    except VectorMigrateError as exc:
+        print(f"vector-migrate: error: {mask_uri(str(exc))}", file=sys.stderr)
+        return EXIT_CONFIG
+    except Exception as exc:  # never print a vendor message unmasked: it may hold a DSN
+        if args.verbose:
+            logging.getLogger(__name__).debug("traceback", exc_info=True)
+        print(f"vector-migrate: unexpected {type(exc).__name__}: {mask_uri(str(exc))}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+if __name__ == "__main__":
+    sys.exit(main())

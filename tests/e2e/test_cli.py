@@ -1,0 +1,172 @@
+"""The CLI end to end, in this process (so memory:// stores are shared with the test)."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import numpy as np
+import pytest
+
+from io_connectors import Client, VectorBatch
+from io_connectors.records import SparseBlock
+from pipelines import cli
+from tests import fault_providers  # noqa: F401
+from tests.conformance.suite import unique_name
+from tests.e2e.test_seed_examples import fill
+
+
+class Terminal(io.StringIO):
+    """A stderr that claims to be a terminal and remembers when each write happened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.write_times: list[float] = []
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.write_times.append(time.monotonic())
+        return super().write(text)
+
+
+def big_batch(n: int, dim: int, namespace: str, seed: int) -> VectorBatch:
+    rng = np.random.default_rng(seed)
+    ids = [i if i % 2 else f"doc-{i}" for i in range(n)]
+    sparse = SparseBlock.from_rows(
+        [([i % 1000, 5000 + i], [0.25, 1.5]) if i % 10 == 0 else None for i in range(n)]
+    )
+    metadata = [{"i": i, "label": f"l{i % 7}", "tags": ["x", str(i % 3)]} for i in range(n)]
+    return VectorBatch(ids, rng.standard_normal((n, dim), dtype=np.float32), sparse, metadata, namespace)
+
+
+def test_100k_vectors_memory_to_parquet_to_memory_through_the_cli(tmp_path, monkeypatch, capsys) -> None:
+    store = unique_name("store")
+    source = Client(provider="memory", store=store)
+    originals = [big_batch(60_000, 768, "", 1), big_batch(40_000, 768, "tenant-b", 2)]
+    for batch in originals:
+        for lo in range(0, len(batch), 20_000):
+            source.upsert(index="src", vectors=batch.slice(lo, lo + 20_000))
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    started = time.monotonic()
+    code = cli.main(
+        [
+            "migrate",
+            "--source",
+            f"memory://src?store={store}",
+            "--target",
+            f"parquet://{tmp_path}/export",
+            "--chunk-size",
+            "5000",
+            "--json",
+        ]
+    )
+    finished = time.monotonic()
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["migrated_count"] == 100_000 and summary["errors"] == []
+    reports = [part for part in terminal.getvalue().split("\r") if "%" in part]
+    percentages = [float(r.split("]")[1].split("%")[0]) for r in reports]
+    assert len(reports) >= 20 and percentages == sorted(percentages) and percentages[-1] == 100.0
+    assert terminal.write_times[0] - started < 0.8 * (finished - started), (
+        "progress must arrive while running"
+    )
+
+    code = cli.main(
+        [
+            "migrate",
+            "--source",
+            f"parquet://{tmp_path}/export",
+            "--target",
+            f"memory://back?store={store}",
+            "--deep-verify",
+            "--json",
+        ]
+    )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["verification"]["match"] and summary["verification"]["checked"] == 100_000
+    back = Client(provider="memory", store=store)
+    for batch in originals:
+        fetched = back.connector.fetch("back", batch.ids, batch.namespace)
+        assert fetched.ids == batch.ids
+        assert np.array_equal(fetched.values, batch.values)
+        assert fetched.metadata == batch.metadata
+        assert fetched.to_dicts() == batch.to_dicts()
+
+
+def test_ls_verify_and_exit_codes(tmp_path, capsys) -> None:
+    store = unique_name("store")
+    fill(Client(provider="memory", store=store), "idx", 120, namespace="a")
+    assert (
+        cli.main(
+            ["migrate", "--source", f"memory://idx?store={store}", "--target", f"parquet://{tmp_path}/idx"]
+        )
+        == 0
+    )
+    assert "Migrated 120 vectors" in capsys.readouterr().out
+    assert cli.main(["ls", f"parquet://{tmp_path}/idx"]) == 0
+    listing = capsys.readouterr().out
+    assert "idx: 120 vectors, dimension 16, cosine" in listing and "'a': 120" in listing
+    assert (
+        cli.main(
+            ["verify", "--source", f"memory://idx?store={store}", "--target", f"parquet://{tmp_path}/idx"]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out.startswith("match")
+    Client(provider="parquet", path=str(tmp_path)).delete(index="idx", ids=["vec-1"], namespace="a")
+    assert (
+        cli.main(
+            [
+                "verify",
+                "--source",
+                f"memory://idx?store={store}",
+                "--target",
+                f"parquet://{tmp_path}/idx",
+                "--deep",
+            ]
+        )
+        == 1
+    )
+    assert "1 missing" in capsys.readouterr().out
+
+
+def test_failed_records_give_exit_code_1_and_bad_configuration_2(tmp_path, capsys) -> None:
+    store = unique_name("store")
+    values = np.ones((3, 4), dtype=np.float32)
+    values[1, 0] = np.inf
+    source = Client(provider="memory", store=store)
+    source.create_index("idx", 4)
+    source.connector.write("idx", VectorBatch(["a", "b", "c"], values))  # the client would refuse "b"
+    code = cli.main(
+        ["migrate", "--source", f"memory://idx?store={store}", "--target", f"parquet://{tmp_path}/idx"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1 and "Migrated 2 vectors" in out and "1 records failed" in out and "'b'" in out
+    assert cli.main(["migrate", "--source", "memory://missing", "--target", "memory://x"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert cli.main(["ls", "nosuch://x"]) == 2
+    assert "unknown URI scheme" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config", ["local.json", "local-multiprocess.json"])
+def test_run_configs_load_and_run(tmp_path, config, capsys) -> None:
+    parquet = Client(provider="parquet", path=str(tmp_path))
+    fill(parquet, "src", 300)
+    code = cli.main(
+        [
+            "migrate",
+            "--source",
+            f"parquet://{tmp_path}/src",
+            "--target",
+            f"parquet://{tmp_path}/dst",
+            "--run-config",
+            f"run_configs/{config}",
+            "--verify",
+        ]
+    )
+    assert code == 0 and "Verification: verified" in capsys.readouterr().out

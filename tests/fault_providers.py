@@ -1,0 +1,68 @@
+"""Fault injection around the real memory connector: targets that refuse, fail or record.
+
+Registered as extra providers so the real pipeline reaches them through the registry.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from io_connectors.errors import PermanentError, RecordRejected, TransientError
+from io_connectors.memory import MemoryConnector
+from io_connectors.records import VectorBatch
+from io_connectors.registry import register_provider
+
+CHUNK_SIZES: list[int] = []
+_LOCK = threading.Lock()
+_CALLS: dict[str, int] = {}
+
+
+class RejectingMemoryConnector(MemoryConnector):
+    """Refuses the ids in ``reject_ids`` by name, like a target answering per record."""
+
+    def write(self, index: str, batch: VectorBatch) -> None:
+        refused = set(self.spec.options.get("reject_ids", ()))
+        bad = {i: "the target refuses this record" for i in batch.ids if i in refused}
+        if bad:
+            raise RecordRejected(bad)
+        super().write(index, batch)
+
+
+class PoisonMemoryConnector(MemoryConnector):
+    """Refuses a whole request when it holds a poisoned id, naming no record (like a 400)."""
+
+    def write(self, index: str, batch: VectorBatch) -> None:
+        if set(self.spec.options.get("poison_ids", ())) & set(batch.ids):
+            raise PermanentError("400 Bad Request: invalid payload")
+        super().write(index, batch)
+
+
+class FlakyMemoryConnector(MemoryConnector):
+    """Fails every ``fail_every``-th write with a transient error (then succeeds on retry)."""
+
+    def write(self, index: str, batch: VectorBatch) -> None:
+        key = self.spec.options["flaky_key"]
+        with _LOCK:
+            _CALLS[key] = _CALLS.get(key, 0) + 1
+            call = _CALLS[key]
+        if call % int(self.spec.options.get("fail_every", 3)) == 0:
+            raise TransientError("503 Service Unavailable", retry_after=0.0)
+        super().write(index, batch)
+
+
+class RecordingMemoryConnector(MemoryConnector):
+    """Records the size of every upsert request."""
+
+    def write(self, index: str, batch: VectorBatch) -> None:
+        with _LOCK:
+            CHUNK_SIZES.append(len(batch))
+        super().write(index, batch)
+
+
+for _name, _cls in {
+    "rejecting-memory": "RejectingMemoryConnector",
+    "poison-memory": "PoisonMemoryConnector",
+    "flaky-memory": "FlakyMemoryConnector",
+    "recording-memory": "RecordingMemoryConnector",
+}.items():
+    register_provider(_name, f"tests.fault_providers:{_cls}")
