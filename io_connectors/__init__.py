@@ -1,5 +1,6 @@
 """Vector store connectors: one module per provider behind one contract, and one client API."""
 
+from io_connectors import _quiet_imports  # noqa: F401  (first: silences a Beam import notice)
 from io_connectors.client import Client
 from io_connectors.contract import Capabilities, Connector, ConnectorSpec, IndexInfo, Location, Split
 from io_connectors.errors import (

@@ -183,6 +183,8 @@ class VectorBatch:
         return dense + sparse + ids + metadata_nbytes(self.metadata)
 
     def slice(self, start: int, stop: int) -> VectorBatch:
+        """Rows ``[start, stop)``, clamped to the batch like a Python slice."""
+        start, stop = min(start, len(self)), min(stop, len(self))
         return VectorBatch(
             ids=self.ids[start:stop],
             values=None if self.values is None else self.values[start:stop],

@@ -187,6 +187,14 @@ def cmd_ls(args: argparse.Namespace, beam_args: list[str]) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pathlib import Path
+
+    from pipelines.demo import run_demo
+
+    return run_demo(Path(args.out), args.vectors, args.dimension, args.postgres_dsn)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vector-migrate",
@@ -237,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("uri", help="a provider URI, with or without an index")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(handler=cmd_ls)
+    demo = sub.add_parser("demo", help="a real migration on embedded engines, verified hop by hop")
+    demo.add_argument("--vectors", type=int, default=20_000)
+    demo.add_argument("--dimension", type=int, default=384)
+    demo.add_argument("--out", default="demo-output", help="folder for the demo's files (replaced)")
+    demo.add_argument("--postgres-dsn", help="add a pgvector hop on this server (demo.sh starts one)")
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 

@@ -83,3 +83,10 @@ def test_from_arrow_without_id_flag_reads_plain_import_layout() -> None:
     batch = VectorBatch.from_arrow(table)
     assert batch.ids == ["a", "b"] and batch.metadata == [{"k": 1}, None]
     assert batch.values.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
+def test_slices_past_the_end_are_clamped_like_python_slices() -> None:
+    batch = sample()
+    assert batch.slice(1, 100).ids == ["7", "ключ-✓"]
+    assert batch.slice(1, 100).sparse.row(0)[0].tolist() == [0, 4294967295]
+    assert len(batch.slice(5, 10)) == 0
