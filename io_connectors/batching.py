@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from io_connectors.records import VectorBatch, metadata_to_json
+from io_connectors.records import VectorBatch
 
 ROW_OVERHEAD_BYTES = 48  # field names, separators and framing around each vector in a request
 
@@ -19,9 +19,7 @@ def row_nbytes(batch: VectorBatch, bytes_per_value: float) -> np.ndarray:
         sizes += np.diff(batch.sparse.indptr) * (2 * bytes_per_value)
     sizes += np.fromiter((len(str(i)) for i in batch.ids), dtype=np.float64, count=n)
     sizes += np.fromiter(
-        (0 if m is None else len(metadata_to_json(m).encode()) for m in batch.metadata),
-        dtype=np.float64,
-        count=n,
+        (0 if m is None else len(m.encode()) for m in batch.metadata_json()), dtype=np.float64, count=n
     )
     return sizes
 

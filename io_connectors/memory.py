@@ -32,7 +32,6 @@ from io_connectors.records import (
     VectorBatch,
     id_sort_key,
     metadata_from_json,
-    metadata_to_json,
 )
 
 DEFAULT_STORE = "default"
@@ -141,34 +140,30 @@ class MemoryConnector(Connector):
         self._indexes.pop(name, None)
 
     def plan(self, index: str, namespace: str | None, batch_size: int) -> list[Split]:
+        """One split a namespace; positions are blocks of ``batch_size`` ids in id order."""
         idx = self._index(index)
         with idx.lock:
             names = [namespace] if namespace is not None else sorted(idx.namespaces)
             sizes = {ns: len(idx.namespaces[ns].rows) if ns in idx.namespaces else 0 for ns in names}
         return [
-            Split(index, ns, 0, n, batch_size, key=self.store_name, estimated_count=n)
+            Split(index, ns, 0, -(-n // batch_size), batch_size, key=self.store_name, estimated_count=n)
             for ns, n in sizes.items()
             if n
         ]
 
     def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
-        step = max(split.batch_size * 4, 1)
-        return [(lo, min(lo + step, stop)) for lo in range(start, stop, step)] or [(start, stop)]
+        return [(lo, min(lo + 4, stop)) for lo in range(start, stop, 4)] or [(start, stop)]
 
     def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+        """Claims a block, then yields its ids: a claimed block owns all of its ids."""
         idx = self._index(split.index)
         with idx.lock:
             ids = idx.namespaces.get(split.namespace, _Namespace()).sorted_ids()
-        chunk: list[IdValue] = []
-        for position in range(tracker.current_restriction().start, len(ids)):
-            if not tracker.try_claim(position):
-                break
-            chunk.append(ids[position])
-            if len(chunk) == split.batch_size:
-                yield self._batch(idx, split.namespace, chunk)
-                chunk = []
-        if chunk:
-            yield self._batch(idx, split.namespace, chunk)
+        size = split.batch_size
+        for block in range(tracker.current_restriction().start, -(-len(ids) // size)):
+            if not tracker.try_claim(block):
+                return
+            yield self._batch(idx, split.namespace, ids[block * size : (block + 1) * size])
 
     def _batch(self, idx: _Index, namespace: str, ids: Sequence[IdValue]) -> VectorBatch:
         with idx.lock:
@@ -179,7 +174,8 @@ class MemoryConnector(Connector):
         sparse_rows = [r[1] for _, r in found]
         sparse = SparseBlock.from_rows(sparse_rows) if any(s is not None for s in sparse_rows) else None
         metadata = [None if r[2] is None else metadata_from_json(r[2], i) for i, r in found]
-        return VectorBatch([i for i, _ in found], values, sparse, metadata, namespace)
+        encoded = [r[2] for _, r in found]
+        return VectorBatch([i for i, _ in found], values, sparse, metadata, namespace, encoded)
 
     def write(self, index: str, batch: VectorBatch) -> None:
         idx = self._index(index)
@@ -192,13 +188,13 @@ class MemoryConnector(Connector):
             )
         with idx.lock:
             ns = idx.namespaces.setdefault(batch.namespace, _Namespace())
+            encoded = batch.metadata_json()
             for row, vector_id in enumerate(batch.ids):
                 dense = None if batch.values is None else batch.values[row].copy()
                 sparse = None if batch.sparse is None else batch.sparse.row(row)
                 if sparse is not None:
                     sparse = (sparse[0].copy(), sparse[1].copy())
-                meta = batch.metadata[row]
-                ns.rows[vector_id] = (dense, sparse, None if meta is None else metadata_to_json(meta))
+                ns.rows[vector_id] = (dense, sparse, encoded[row])
             ns.changed()
 
     def fetch(self, index: str, ids: Sequence[IdValue], namespace: str = "") -> VectorBatch:

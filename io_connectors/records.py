@@ -154,6 +154,8 @@ class VectorBatch:
     sparse: SparseBlock | None = None
     metadata: list[Metadata | None] = field(default_factory=list)
     namespace: str = ""
+    # Metadata as JSON text, encoded at most once per batch; batches are never mutated in place.
+    _metadata_json: list[str | None] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         n = len(self.ids)
@@ -180,7 +182,24 @@ class VectorBatch:
         dense = 0 if self.values is None else self.values.nbytes
         sparse = 0 if self.sparse is None else self.sparse.nbytes()
         ids = sum(len(str(i)) for i in self.ids)
-        return dense + sparse + ids + metadata_nbytes(self.metadata)
+        return dense + sparse + ids + sum(0 if m is None else len(m.encode()) for m in self.metadata_json())
+
+    def metadata_json(self) -> list[str | None]:
+        """Each row's metadata as JSON text, shared by validation, request sizing and writers.
+
+        Raises RecordError naming the first record whose metadata is not JSON-serialisable.
+        """
+        if self._metadata_json is None:
+            encoded: list[str | None] = []
+            for vector_id, meta in zip(self.ids, self.metadata):
+                try:
+                    encoded.append(None if meta is None else metadata_to_json(meta))
+                except (TypeError, ValueError) as exc:
+                    raise RecordError(
+                        f"vector {vector_id!r}: metadata is not JSON-serialisable: {exc}"
+                    ) from None
+            self._metadata_json = encoded
+        return self._metadata_json
 
     def slice(self, start: int, stop: int) -> VectorBatch:
         """Rows ``[start, stop)``, clamped to the batch like a Python slice."""
@@ -191,6 +210,7 @@ class VectorBatch:
             sparse=None if self.sparse is None else self.sparse.slice(start, stop),
             metadata=self.metadata[start:stop],
             namespace=self.namespace,
+            _metadata_json=None if self._metadata_json is None else self._metadata_json[start:stop],
         )
 
     def take(self, rows: Sequence[int]) -> VectorBatch:
@@ -201,10 +221,11 @@ class VectorBatch:
             sparse=None if self.sparse is None else self.sparse.take(index),
             metadata=[self.metadata[i] for i in index],
             namespace=self.namespace,
+            _metadata_json=None if self._metadata_json is None else [self._metadata_json[i] for i in index],
         )
 
     def with_namespace(self, namespace: str) -> VectorBatch:
-        return VectorBatch(self.ids, self.values, self.sparse, self.metadata, namespace)
+        return VectorBatch(self.ids, self.values, self.sparse, self.metadata, namespace, self._metadata_json)
 
     @classmethod
     def concat(cls, batches: Sequence[VectorBatch]) -> VectorBatch:
@@ -225,6 +246,9 @@ class VectorBatch:
             sparse=sparse,
             metadata=[m for b in batches for m in b.metadata],
             namespace=batches[0].namespace,
+            _metadata_json=None
+            if any(b._metadata_json is None for b in batches)
+            else [m for b in batches for m in b._metadata_json],
         )
 
     def iter_rows(self) -> Iterator[dict[str, Any]]:
@@ -294,9 +318,7 @@ class VectorBatch:
             columns["values"] = pa.ListArray.from_arrays(offsets, pa.array(self.values.reshape(-1)))
         if self.sparse is not None:
             columns["sparse_values"] = self.sparse.to_arrow()
-        columns["metadata"] = pa.array(
-            [None if m is None else metadata_to_json(m) for m in self.metadata], type=pa.string()
-        )
+        columns["metadata"] = pa.array(self.metadata_json(), type=pa.string())
         return pa.RecordBatch.from_arrays(list(columns.values()), names=list(columns))
 
     @classmethod
@@ -319,12 +341,11 @@ class VectorBatch:
             if column.null_count < len(column):
                 sparse = SparseBlock.from_arrow(column)
         metadata: list[Metadata | None] = [None] * len(ids)
+        encoded: list[str | None] | None = None
         if "metadata" in names:
-            metadata = [
-                None if m is None else metadata_from_json(m, ids[i])
-                for i, m in enumerate(table.column("metadata").to_pylist())
-            ]
-        return cls(ids, values, sparse, metadata, namespace)
+            encoded = table.column("metadata").to_pylist()
+            metadata = [None if m is None else metadata_from_json(m, ids[i]) for i, m in enumerate(encoded)]
+        return cls(ids, values, sparse, metadata, namespace, encoded)
 
 
 def _absent_sparse(n: int) -> SparseBlock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from io_connectors.contract import Capabilities
-from io_connectors.records import VectorBatch, metadata_to_json
+from io_connectors.records import RecordError, VectorBatch, metadata_to_json
 
 
 def reject_reasons(batch: VectorBatch, caps: Capabilities, dimension: int | None) -> dict[int, str]:
@@ -53,10 +53,12 @@ def reject_reasons(batch: VectorBatch, caps: Capabilities, dimension: int | None
                 refuse(row, f"id is {len(vector_id)} characters; the target allows {caps.max_id_length}")
             if caps.ascii_ids_only and not vector_id.isascii():
                 refuse(row, "id has non-ASCII characters, which the target does not allow")
-        meta = batch.metadata[row]
-        if meta is not None:
+    try:
+        batch.metadata_json()
+    except RecordError:
+        for row, meta in enumerate(batch.metadata):
             try:
-                metadata_to_json(meta)
+                metadata_to_json(meta or {})
             except (TypeError, ValueError) as exc:
                 refuse(row, f"metadata is not JSON-serialisable: {exc}")
     return reasons
