@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +22,6 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.runners.runner import PipelineState
 
 from io_connectors.beam_read import ReadVectors
 from io_connectors.beam_write import WriteVectors
@@ -37,6 +37,7 @@ from transforms import MapIdsForTarget, NamespaceMap, Rechunk, RemapNamespaces, 
 
 LOG = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 1000
+REMOTE_POLL_SECONDS = 5.0
 
 
 @dataclass
@@ -208,6 +209,7 @@ class Migration:
             result = pipeline.run()
             self._wait(result, state, on_progress, runner.is_local)
         counters = _counters(result)
+        _final_progress(state, counters, on_progress)
         errors = _read_failures(failures_dir)
         migration = MigrationResult(
             migrated_count=counters.get("vectors_written", 0),
@@ -252,19 +254,33 @@ class Migration:
 
     @staticmethod
     def _wait(result: Any, state: ProgressState, on_progress: ProgressCallback | None, local: bool) -> None:
-        """Local runners have finished here; remote ones are polled for metrics while they run."""
+        """Local runners have finished here. Remote ones are waited for in a thread (some runners
+        collect their final metrics inside ``wait_until_finish``) while their live metrics are polled."""
         if local:
             result.wait_until_finish()
             return
-        while not PipelineState.is_terminal(result.state):
+        outcome: list[BaseException | None] = []
+
+        def wait() -> None:
+            try:
+                result.wait_until_finish()
+                outcome.append(None)
+            except BaseException as exc:  # re-raised in the caller's thread
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait, name="migration-wait", daemon=True)
+        waiter.start()
+        while waiter.is_alive():
+            waiter.join(timeout=REMOTE_POLL_SECONDS)
             counters = _counters(result, committed=False)
-            state.migrated = counters.get("vectors_written", 0)
-            state.failed = counters.get("vectors_failed", 0)
-            state.batches = counters.get("batches_written", 0)
+            if counters:
+                state.migrated = counters.get("vectors_written", 0)
+                state.failed = counters.get("vectors_failed", 0) + counters.get("vectors_invalid", 0)
+                state.batches = counters.get("batches_written", 0)
             if on_progress is not None:
                 on_progress(state.snapshot())
-            time.sleep(5)
-        result.wait_until_finish()
+        if outcome and outcome[0] is not None:
+            raise outcome[0]
 
     @staticmethod
     def _check_accounting(result: MigrationResult, strict: bool) -> None:
@@ -329,6 +345,21 @@ def _namespace_mapping(
     if source_namespace is not None and target_namespace is not None:
         return NamespaceMap({source_namespace: target_namespace})
     return NamespaceMap()
+
+
+def _final_progress(
+    state: ProgressState, counters: dict[str, int], on_progress: ProgressCallback | None
+) -> None:
+    """One last report from the job's own metrics when the live reports fell short of them."""
+    final = (
+        counters.get("vectors_written", 0),
+        counters.get("vectors_failed", 0) + counters.get("vectors_invalid", 0),
+        counters.get("batches_written", 0),
+    )
+    if (state.migrated, state.failed, state.batches) != final:
+        state.migrated, state.failed, state.batches = final
+        if on_progress is not None:
+            on_progress(state.snapshot())
 
 
 def _counters(result: Any, committed: bool = True) -> dict[str, int]:

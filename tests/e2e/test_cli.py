@@ -153,7 +153,7 @@ def test_failed_records_give_exit_code_1_and_bad_configuration_2(tmp_path, capsy
     assert "unknown URI scheme" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("config", ["local.json", "local-multiprocess.json"])
+@pytest.mark.parametrize("config", ["local.json", "local-multiprocess.json", "portable-embed.json"])
 def test_run_configs_load_and_run(tmp_path, config, capsys) -> None:
     parquet = Client(provider="parquet", path=str(tmp_path))
     fill(parquet, "src", 300)
