@@ -88,7 +88,8 @@ class WriteBatchesFn(beam.DoFn):
         except PermanentError as exc:
             yield from self._bisect_or_fail(batch, exc)
         except Exception as exc:  # retries exhausted or an unexpected failure: report the records
-            LOG.exception("upsert of %d vectors into %r failed", len(batch), self._index)
+            detail = self._spec.redact(f"{type(exc).__name__}: {exc}")
+            LOG.error("upsert of %d vectors into %r failed: %s", len(batch), self._index, detail)
             yield self._dead_letter(batch, exc)
         else:
             self._written.inc(len(batch))
