@@ -223,6 +223,7 @@ class Migration:
             failures_path=failures_dir,
         )
         self._check_accounting(migration, fail_on_integrity_error)
+        self.target.connector.finalize_index(target_index)
         return migration
 
     def _check_in_process(self, in_process: bool) -> None:
