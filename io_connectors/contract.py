@@ -213,12 +213,20 @@ class Connector(abc.ABC):
         retries), ``RecordRejected``/``PermanentError`` for payloads that never will.
         """
 
+    def finalize_index(self, index: str) -> None:
+        """Called once after a migration has loaded ``index`` (build vector indexes, analyze)."""
+
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
         """Rows (by position) this target will refuse, with reasons, checked before writing.
 
         The default checks are driven by ``capabilities``; connectors add their own rules.
         """
         return {}
+
+    def stored_metadata(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What a read of this target returns for ``metadata`` written to it: the provider's
+        documented metadata transforms (deep verification applies them to the source side)."""
+        return metadata
 
     # -- point access ------------------------------------------------------------------------
     @abc.abstractmethod

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,9 @@ from apache_beam.metrics.metric import MetricsFilter
 
 from io_connectors.beam_read import ReadVectors
 from io_connectors.client import Client
-from io_connectors.records import VectorBatch
+from io_connectors.contract import ConnectorSpec
+from io_connectors.records import Metadata, VectorBatch
+from io_connectors.registry import make_connector
 from io_connectors.retry import METRICS_NAMESPACE
 from pipelines.runner import RunnerChoice
 
@@ -90,12 +93,25 @@ class RecordDigest:
 class DigestFn(beam.DoFn):
     """(namespace, id) -> digest, applying the migration's namespace and id mapping."""
 
-    def __init__(self, side: str, namespace_map: dict[str, str], ints_as_strings: bool, sketch: bool) -> None:
+    def __init__(
+        self,
+        side: str,
+        namespace_map: dict[str, str],
+        ints_as_strings: bool,
+        sketch: bool,
+        stored_as: ConnectorSpec | None = None,
+    ) -> None:
         self._side = side
         self._map = namespace_map
         self._ints_as_strings = ints_as_strings
         self._sketch = sketch
+        self._stored_as = stored_as  # the target, whose documented metadata transforms apply
+        self._stored: Callable[[Metadata | None], Metadata | None] | None = None
         self._projections: dict[int, np.ndarray] = {}
+
+    def setup(self) -> None:
+        if self._stored_as is not None:
+            self._stored = make_connector(self._stored_as).stored_metadata
 
     def _projection(self, dimension: int) -> np.ndarray:
         if dimension not in self._projections:
@@ -105,6 +121,9 @@ class DigestFn(beam.DoFn):
 
     def process(self, batch: VectorBatch):
         namespace = self._map.get(batch.namespace, batch.namespace)
+        if self._stored is not None:
+            metadata = [self._stored(m) for m in batch.metadata]
+            batch = VectorBatch(batch.ids, batch.values, batch.sparse, metadata, batch.namespace)
         sketches = None
         if self._sketch and batch.values is not None:
             values = batch.values.astype(np.float64)
@@ -201,7 +220,11 @@ def verify_contents(
             | f"Read{side}" >> ReadVectors(client.spec)
         )
         digest = DigestFn(
-            side, renames if side == "source" else {}, side == "source" and not caps.int_ids, tolerant
+            side,
+            renames if side == "source" else {},
+            side == "source" and not caps.int_ids,
+            tolerant,
+            stored_as=target.spec if side == "source" else None,
         )
         sides.append(read.batches | f"Digest{side}" >> beam.ParDo(digest))
     compared = (
