@@ -30,6 +30,7 @@ class Client:
     def __init__(self, provider: str, **options: Any) -> None:
         self.spec = ConnectorSpec(provider, {k: v for k, v in options.items() if v is not None})
         self._connector: Connector | None = None
+        self._dimensions: dict[str, int | None] = {}  # per index, for validating upserts
         self.location: Location | None = None
 
     @classmethod
@@ -128,9 +129,12 @@ class Client:
         return {"upserted_count": len(batch)}
 
     def _target_dimension(self, index: str, batch: VectorBatch) -> int | None:
-        if index not in self.connector.list_indexes():
-            self.connector.create_index(index, batch.dimension, "cosine", batch.sparse is not None)
-        return self.connector.describe_index(index).dimension
+        """The index's dimension, looked up once per client (creating the index if missing)."""
+        if index not in self._dimensions:
+            if index not in self.connector.list_indexes():
+                self.connector.create_index(index, batch.dimension, "cosine", batch.sparse is not None)
+            self._dimensions[index] = self.connector.describe_index(index).dimension
+        return self._dimensions[index]
 
     def fetch(
         self, index: str, ids: Sequence[IdValue], namespace: str | None = None
