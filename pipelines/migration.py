@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shutil
 import tempfile
 import threading
 import time
@@ -162,7 +163,7 @@ class Migration:
         chunk = int(chunk)
         total = self.source.connector.count(source_index, source_namespace)
         splits = self.source.connector.plan(source_index, source_namespace, batch_size)
-        failures_dir = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
+        failures_dir: str | None = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
         LOG.info(
             "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
             total,
@@ -211,6 +212,9 @@ class Migration:
         counters = _counters(result)
         _final_progress(state, counters, on_progress)
         errors = _read_failures(failures_dir)
+        if failures_path is None and not errors:
+            shutil.rmtree(failures_dir, ignore_errors=True)  # a temporary report with nothing in it
+            failures_dir = None
         migration = MigrationResult(
             migrated_count=counters.get("vectors_written", 0),
             batches=counters.get("batches_written", 0),

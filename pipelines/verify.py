@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -252,6 +253,7 @@ def verify_contents(
                 text = handle.read().decode().strip()
                 if text:
                     examples[kind] = json.loads(text)
+    shutil.rmtree(examples_dir, ignore_errors=True)
     missing, extra, different = (totals.get(f"verify_{k}", 0) for k in ("missing", "extra", "different"))
     return VerificationResult(
         match=counts.match and not (missing or extra or different),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +44,7 @@ def test_simple_migration(source_client: Client, target_client: Client) -> None:
     assert result["migrated_count"] == 1234
     assert result["batches"] >= 1
     assert result["errors"] == []
+    assert result.failures_path is None, "an empty temporary failure report is removed"
     assert target_client.stats(index="target-index")["total_vector_count"] == 1234
 
 
@@ -138,3 +140,5 @@ def test_error_handling_carries_on_past_refused_records(source_client: Client) -
     landed = target.stats(index="products")["total_vector_count"]
     assert landed == 997 == result.migrated_count
     assert landed + result.failed_count == 1000, "source = target + failed"
+    report = "".join(p.read_text() for p in Path(result.failures_path).glob("failures*"))
+    assert all(f'"{i}"' in report for i in refused), "the kept failure report names every refused id"
