@@ -83,7 +83,7 @@ def run_demo(out: Path, count: int, dimension: int, postgres_dsn: str | None) ->
         rate = result.migrated_count / result.duration_seconds
         verified = f"verified {'yes' if check.match else 'NO'} ({check.checked:,} records)"
         print(
-            f"{before.label:>24} -> {after.label:<24} {result.migrated_count:>8,} vectors "
+            f"{before.label:>24} -> {after.label:<26} {result.migrated_count:>8,} vectors "
             f"{result.duration_seconds:6.1f}s {rate:9,.0f}/s  errors {len(result.errors)}  {verified}"
         )
     first, last = hops[0], hops[-1]
