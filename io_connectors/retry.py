@@ -12,6 +12,7 @@ from typing import TypeVar
 from apache_beam.metrics import Metrics
 
 from io_connectors.errors import TransientError
+from io_connectors.secrets import mask_uri
 
 T = TypeVar("T")
 LOG = logging.getLogger(__name__)
@@ -52,6 +53,6 @@ def with_retries(
                 raise
             pause = policy.delay(attempt, exc.retry_after)
             _RETRIES.inc()
-            LOG.info("%s failed (%s); retry %d in %.2fs", what, exc, attempt + 1, pause)
+            LOG.info("%s failed (%s); retry %d in %.2fs", what, mask_uri(str(exc)), attempt + 1, pause)
             sleep(pause)
     raise AssertionError("unreachable")
