@@ -81,6 +81,7 @@ from io_connectors.pgvector_codec import (
     vector_refusals,
 )
 from io_connectors.pgvector_schema import (
+    HNSW_MAX_DIMENSION,
     ColumnNames,
     NewTable,
     TableLayout,
@@ -257,6 +258,13 @@ class PgvectorConnector(Connector):
                     f"pgvector: {existing.label} exists with dimension {existing.dimension}, not {dimension}"
                 )
             return
+        limit = HNSW_MAX_DIMENSION.get(self.vector_type)
+        if self.build_index and dimension is not None and limit is not None and dimension > limit:
+            raise ConfigError(  # refused before any data moves, not after the load
+                f"pgvector: create_index asks for an HNSW index, which takes {self.vector_type} columns "
+                f"of up to {limit} dimensions; the source has {dimension}"
+                + (" (vector_type=halfvec allows up to 4000)" if self.vector_type == "vector" else "")
+            )
         spec = NewTable(
             self.schema, name, dimension, normalize_metric(metric), sparse, self.vector_type, self.unlogged
         )

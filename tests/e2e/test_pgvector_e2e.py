@@ -419,3 +419,12 @@ def test_sparse_only_table_with_integer_ids(postgres_dsn, pg_schema) -> None:
     assert set(raised.value.reasons) == {4} and "sparsevec(100)" in raised.value.reasons[4]
     client.connector.write("terms", batch.take([0]))
     assert read_all(client, "terms")[("", 3)]["sparse_values"] == {"indices": [5], "values": [1.0]}
+
+
+def test_an_impossible_hnsw_index_is_refused_before_any_data_moves(postgres_dsn, pg_schema) -> None:
+    source = Client(provider="memory", store=f"hnsw-{pg_schema}")
+    source.upsert(index="wide", vectors=[{"id": "a", "values": np.ones(2_001)}])
+    target = pg(postgres_dsn, pg_schema, create_index=True)
+    with pytest.raises(ConfigError, match="up to 2000 dimensions; the source has 2001"):
+        Migration(source, target).migrate(source_index="wide", target_index="wide")
+    assert "wide" not in [i["name"] for i in target.list_indexes()]
