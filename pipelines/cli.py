@@ -105,6 +105,8 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.dead_letter:
         dead_letter, dead_at = _client_and_location(args.dead_letter, "dead-letter")
         dead_letter_index = dead_at.index or dead_letter_index
+    if args.dry_run:
+        return _print_plan(migration, args, source_at, target_at)
     bar = ProgressBar(sys.stderr)
     try:
         result = migration.migrate(
@@ -139,6 +141,38 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
     _print_migration(result, args.json, verification)
     failed = bool(result.errors) or (verification is not None and not verification["match"])
     return EXIT_FAILED_RECORDS if failed else EXIT_OK
+
+
+def _print_plan(
+    migration: Migration, args: argparse.Namespace, source_at: Location, target_at: Location
+) -> int:
+    plan = migration.plan(
+        source_index=source_at.index,
+        target_index=target_at.index,
+        source_namespace=args.source_namespace if args.source_namespace is not None else source_at.namespace,
+        target_namespace=args.target_namespace if args.target_namespace is not None else target_at.namespace,
+        namespace_map=_namespace_map(args.namespace_map) or None,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+    ).summary()
+    if args.json:
+        print(json.dumps(plan, indent=2, default=str))
+        return EXIT_OK
+    source = plan["source"]
+    shape = f"dimension {source['dimension']}, {source['metric']}"
+    target = plan["target_index"]
+    print(f"would migrate {plan['vectors']:,} vectors from {source['name']!r} ({shape}) to {target!r}")
+    if plan["creates_target"]:
+        print("  the target index does not exist: it would be created to match the source")
+    for source_ns, target_ns in plan["namespaces"].items():
+        print(
+            f"  namespace {source_ns!r} -> {target_ns!r}: {source['namespaces'].get(source_ns, 0):,} vectors"
+        )
+    print(
+        f"  {plan['splits']} splits, reads of {plan['batch_size']}, about {plan['upserts']:,} upserts "
+        f"of up to {plan['chunk_size']}"
+    )
+    return EXIT_OK
 
 
 def cmd_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
@@ -233,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("--failures-path", help="folder for the failure report (default: a temp folder)")
     migrate.add_argument("--verify", action="store_true", help="compare counts after migrating")
+    migrate.add_argument("--dry-run", action="store_true", help="show what would be migrated; change nothing")
     migrate.add_argument("--deep-verify", action="store_true", help="compare every record after migrating")
     migrate.set_defaults(handler=cmd_migrate)
 

@@ -27,7 +27,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from io_connectors.beam_read import ReadVectors
 from io_connectors.beam_write import WriteVectors
 from io_connectors.client import Client
-from io_connectors.contract import IndexInfo
+from io_connectors.contract import IndexInfo, Split
 from io_connectors.errors import ConfigError, IntegrityError
 from io_connectors.failures import FAILED_TAG, FailedRecords
 from io_connectors.retry import METRICS_NAMESPACE
@@ -103,6 +103,35 @@ class MigrationResult:
         }
 
 
+@dataclass
+class MigrationPlan:
+    """A migration before it runs: what is read, where it goes, in how many pieces."""
+
+    source: IndexInfo
+    target_index: str
+    target: IndexInfo | None  # None: the migration creates it to match the source
+    mapping: NamespaceMap
+    namespaces: dict[str, str]  # source namespace -> target namespace
+    total: int
+    splits: list[Split]
+    batch_size: int
+    chunk_size: int
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "source": self.source.as_dict(),
+            "target_index": self.target_index,
+            "target": None if self.target is None else self.target.as_dict(),
+            "creates_target": self.target is None,
+            "namespaces": self.namespaces,
+            "vectors": self.total,
+            "splits": len(self.splits),
+            "batch_size": self.batch_size,
+            "chunk_size": self.chunk_size,
+            "upserts": math.ceil(self.total / self.chunk_size) if self.chunk_size else 0,
+        }
+
+
 class Migration:
     """Copies vectors from ``source`` to ``target`` as a Beam pipeline.
 
@@ -148,21 +177,21 @@ class Migration:
         ``result.errors`` and, with ``dead_letter``, written to that client's index so they
         can be replayed; the migration carries on past them.
         """
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
         started = time.monotonic()
         runner = choose_runner(self.run_config, self.pipeline_args)
         self._check_in_process(runner.in_process)
-        source_info = self.source.index_info(source_index)
-        mapping = _namespace_mapping(source_namespace, target_namespace, namespace_map)
-        if source_namespace is None:
-            mapping.check_against(source_info.namespaces)
-        target_info = self._prepare_target(target_index, source_info, create_target)
+        plan = self.plan(
+            source_index,
+            target_index,
+            source_namespace,
+            target_namespace,
+            batch_size,
+            chunk_size,
+            namespace_map,
+        )
+        target_info = plan.target or self._create_target(target_index, plan.source, create_target)
         caps = self.target.connector.capabilities
-        chunk = min(chunk_size or caps.default_chunk_size, caps.max_batch_count or math.inf)
-        chunk = int(chunk)
-        total = self.source.connector.count(source_index, source_namespace)
-        splits = self.source.connector.plan(source_index, source_namespace, batch_size)
+        mapping, chunk, total, splits = plan.mapping, plan.chunk_size, plan.total, plan.splits
         failures_dir: str | None = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
         LOG.info(
             "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
@@ -200,7 +229,7 @@ class Migration:
                 >> beam.io.WriteToText(FileSystems.join(failures_dir, "failures"), file_name_suffix=".jsonl")
             )
             if dead_letter is not None:
-                self._prepare_dead_letter(dead_letter, dead_letter_index, source_info)
+                self._prepare_dead_letter(dead_letter, dead_letter_index, plan.source)
                 _ = (
                     failed
                     | "FailedRecords" >> beam.FlatMap(lambda f: [f.batch] if f.batch is not None else [])
@@ -239,19 +268,52 @@ class Migration:
                     "(--direct_running_mode=in_memory) or parquet:// instead"
                 )
 
-    def _prepare_target(self, index: str, source: IndexInfo, create: bool) -> IndexInfo:
+    def plan(
+        self,
+        source_index: str,
+        target_index: str,
+        source_namespace: str | None = None,
+        target_namespace: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        chunk_size: int | None = None,
+        namespace_map: Mapping[str, str] | None = None,
+    ) -> MigrationPlan:
+        """What ``migrate`` with these arguments would do, changing nothing on either side."""
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        source_info = self.source.index_info(source_index)
+        mapping = _namespace_mapping(source_namespace, target_namespace, namespace_map)
+        if source_namespace is None:
+            mapping.check_against(source_info.namespaces)
         connector = self.target.connector
-        if index not in connector.list_indexes():
-            if not create:
-                raise ConfigError(f"target index {index!r} does not exist (and create_target is off)")
-            connector.create_index(index, source.dimension, source.metric, source.sparse)
-        target = connector.describe_index(index)
-        if source.dimension is not None and target.dimension not in (None, source.dimension):
-            raise ConfigError(
-                f"target index {index!r} has dimension {target.dimension}, the source "
-                f"{source.name!r} has {source.dimension}"
-            )
-        return target
+        target_info = None
+        if target_index in connector.list_indexes():
+            target_info = connector.describe_index(target_index)
+            dimension = source_info.dimension
+            if dimension is not None and target_info.dimension not in (None, dimension):
+                raise ConfigError(
+                    f"target index {target_index!r} has dimension {target_info.dimension}, the source "
+                    f"{source_index!r} has {source_info.dimension}"
+                )
+        caps = connector.capabilities
+        read_namespaces = [source_namespace] if source_namespace is not None else list(source_info.namespaces)
+        return MigrationPlan(
+            source=source_info,
+            target_index=target_index,
+            target=target_info,
+            mapping=mapping,
+            namespaces={ns: mapping(ns) for ns in read_namespaces},
+            total=self.source.connector.count(source_index, source_namespace),
+            splits=self.source.connector.plan(source_index, source_namespace, batch_size),
+            batch_size=batch_size,
+            chunk_size=int(min(chunk_size or caps.default_chunk_size, caps.max_batch_count or math.inf)),
+        )
+
+    def _create_target(self, index: str, source: IndexInfo, create: bool) -> IndexInfo:
+        if not create:
+            raise ConfigError(f"target index {index!r} does not exist (and create_target is off)")
+        self.target.connector.create_index(index, source.dimension, source.metric, source.sparse)
+        return self.target.connector.describe_index(index)
 
     def _prepare_dead_letter(self, client: Client, index: str, source: IndexInfo) -> None:
         if index not in client.connector.list_indexes():
@@ -396,4 +458,4 @@ def _read_failures(directory: str) -> list[MigrationError]:
     return errors
 
 
-__all__ = ["FailedRecords", "Migration", "MigrationError", "MigrationResult"]
+__all__ = ["FailedRecords", "Migration", "MigrationError", "MigrationPlan", "MigrationResult"]

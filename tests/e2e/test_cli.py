@@ -170,3 +170,27 @@ def test_run_configs_load_and_run(tmp_path, config, capsys) -> None:
         ]
     )
     assert code == 0 and "Verification: verified" in capsys.readouterr().out
+
+
+def test_dry_run_changes_nothing(tmp_path, capsys) -> None:
+    store = unique_name("store")
+    fill(Client(provider="memory", store=store), "idx", 70, namespace="a")
+    args = [
+        "migrate",
+        "--source",
+        f"memory://idx?store={store}",
+        "--target",
+        f"parquet://{tmp_path}/out",
+        "--namespace-map",
+        "a=b",
+        "--chunk-size",
+        "20",
+        "--dry-run",
+    ]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "would migrate 70 vectors" in out and "would be created" in out and "'a' -> 'b': 70 vectors" in out
+    assert "about 4 upserts of up to 20" in out
+    assert not (tmp_path / "out").exists()
+    assert cli.main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["creates_target"] is True
