@@ -37,6 +37,18 @@ def _client_and_location(uri: str, role: str) -> tuple[Client, Location]:
     return client, location
 
 
+def _namespaces(args: argparse.Namespace, source_at: Location, target_at: Location) -> dict[str, str | None]:
+    """Source and target namespaces: the options win over the URIs' ``?namespace=``; "" is a namespace."""
+    return {
+        "source_namespace": args.source_namespace
+        if args.source_namespace is not None
+        else source_at.namespace,
+        "target_namespace": args.target_namespace
+        if args.target_namespace is not None
+        else target_at.namespace,
+    }
+
+
 def _namespace_map(pairs: Sequence[str]) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
@@ -112,12 +124,7 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
         result = migration.migrate(
             source_index=source_at.index,
             target_index=target_at.index,
-            source_namespace=args.source_namespace
-            if args.source_namespace is not None
-            else source_at.namespace,
-            target_namespace=args.target_namespace
-            if args.target_namespace is not None
-            else target_at.namespace,
+            **_namespaces(args, source_at, target_at),
             namespace_map=_namespace_map(args.namespace_map) or None,
             batch_size=args.batch_size,
             chunk_size=args.chunk_size,
@@ -134,8 +141,7 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
         verification = migration.verify(
             source_index=source_at.index,
             target_index=target_at.index,
-            source_namespace=args.source_namespace or source_at.namespace,
-            target_namespace=args.target_namespace or target_at.namespace,
+            **_namespaces(args, source_at, target_at),
             deep=args.deep_verify,
         ).summary()
     _print_migration(result, args.json, verification)
@@ -149,8 +155,7 @@ def _print_plan(
     plan = migration.plan(
         source_index=source_at.index,
         target_index=target_at.index,
-        source_namespace=args.source_namespace if args.source_namespace is not None else source_at.namespace,
-        target_namespace=args.target_namespace if args.target_namespace is not None else target_at.namespace,
+        **_namespaces(args, source_at, target_at),
         namespace_map=_namespace_map(args.namespace_map) or None,
         batch_size=args.batch_size,
         chunk_size=args.chunk_size,
@@ -181,8 +186,7 @@ def cmd_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
     result = Migration(source, target, args.run_config, beam_args).verify(
         source_index=source_at.index,
         target_index=target_at.index,
-        source_namespace=args.source_namespace if args.source_namespace is not None else source_at.namespace,
-        target_namespace=args.target_namespace if args.target_namespace is not None else target_at.namespace,
+        **_namespaces(args, source_at, target_at),
         deep=args.deep,
     )
     if args.json:

@@ -22,7 +22,6 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import MetricsFilter
 
 from io_connectors.beam_read import ReadVectors
 from io_connectors.beam_write import WriteVectors
@@ -30,9 +29,8 @@ from io_connectors.client import Client
 from io_connectors.contract import IndexInfo, Split
 from io_connectors.errors import ConfigError, IntegrityError
 from io_connectors.failures import FAILED_TAG, FailedRecords
-from io_connectors.retry import METRICS_NAMESPACE
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
-from pipelines.runner import RunConfig, choose_runner
+from pipelines.runner import RunConfig, choose_runner, job_counters
 from pipelines.verify import VerificationResult, verify_contents, verify_counts
 from transforms import MapIdsForTarget, NamespaceMap, Rechunk, RemapNamespaces, Validate
 
@@ -238,7 +236,7 @@ class Migration:
                 )
             result = pipeline.run()
             self._wait(result, state, on_progress, runner.is_local)
-        counters = _counters(result)
+        counters = job_counters(result)
         _final_progress(state, counters, on_progress)
         errors = _read_failures(failures_dir)
         if failures_path is None and not errors:
@@ -339,7 +337,7 @@ class Migration:
         waiter.start()
         while waiter.is_alive():
             waiter.join(timeout=REMOTE_POLL_SECONDS)
-            counters = _counters(result, committed=False)
+            counters = job_counters(result, committed=False)
             if counters:
                 state.migrated = counters.get("vectors_written", 0)
                 state.failed = counters.get("vectors_failed", 0) + counters.get("vectors_invalid", 0)
@@ -427,15 +425,6 @@ def _final_progress(
         state.migrated, state.failed, state.batches = final
         if on_progress is not None:
             on_progress(state.snapshot())
-
-
-def _counters(result: Any, committed: bool = True) -> dict[str, int]:
-    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
-    totals: dict[str, int] = {}
-    for counter in query["counters"]:
-        value = counter.committed if committed else counter.attempted
-        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
-    return totals
 
 
 def _read_failures(directory: str) -> list[MigrationError]:

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
 from io_connectors.errors import ConfigError
+from io_connectors.retry import METRICS_NAMESPACE
 
 LOCAL_RUNNERS = {"DirectRunner", "FnApiRunner", "local", "SwitchingDirectRunner"}
 REMOTE_POLLED_RUNNERS = {"DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner", "PrismRunner"}
@@ -86,3 +88,13 @@ def choose_runner(config: RunConfig | None = None, pipeline_args: list[str] | No
         return RunnerChoice(FnApiRunner(), options, "DirectRunner")
     options.view_as(StandardOptions).runner = name
     return RunnerChoice(name, options, name)
+
+
+def job_counters(result: Any, committed: bool = True) -> dict[str, int]:
+    """The job's ``vector_migrate`` counters by name, summed over the steps that report them."""
+    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    totals: dict[str, int] = {}
+    for counter in query["counters"]:
+        value = counter.committed if committed else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + int(value or 0)
+    return totals

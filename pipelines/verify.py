@@ -21,7 +21,6 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.metrics.metric import MetricsFilter
 
 from io_connectors.beam_read import ReadVectors
 from io_connectors.client import Client
@@ -29,7 +28,7 @@ from io_connectors.contract import ConnectorSpec
 from io_connectors.records import Metadata, VectorBatch
 from io_connectors.registry import make_connector
 from io_connectors.retry import METRICS_NAMESPACE
-from pipelines.runner import RunnerChoice
+from pipelines.runner import RunnerChoice, job_counters
 
 SKETCH_SIZE = 16
 SKETCH_TOLERANCE = 1e-4
@@ -244,8 +243,7 @@ def verify_contents(
         )
     result = pipeline.run()
     result.wait_until_finish()
-    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
-    totals = {c.key.metric.name: int(c.committed or 0) for c in query["counters"]}
+    totals = job_counters(result)
     examples = {}
     for kind in ("missing", "extra", "different"):
         for match in FileSystems.match([FileSystems.join(examples_dir, f"{kind}*")])[0].metadata_list:

@@ -194,3 +194,23 @@ def test_dry_run_changes_nothing(tmp_path, capsys) -> None:
     assert not (tmp_path / "out").exists()
     assert cli.main([*args, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["creates_target"] is True
+
+
+def test_the_default_namespace_named_explicitly_is_one_namespace_for_verify_too(tmp_path, capsys) -> None:
+    store = unique_name("store")
+    source = Client(provider="memory", store=store)
+    fill(source, "idx", 30, namespace="")
+    fill(source, "idx", 12, namespace="other", seed=1)
+    args = [
+        "migrate",
+        "--source",
+        f"memory://idx?store={store}",
+        "--target",
+        f"parquet://{tmp_path}/idx",
+        "--source-namespace",
+        "",
+        "--verify",
+    ]
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert "Migrated 30 vectors" in out and "Verification: verified (source 30, target 30)" in out
