@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from io_connectors import Client, VectorBatch  # noqa: E402
-from io_connectors.batching import chunk_batch  # noqa: E402
+from io_connectors.core.batching import chunk_batch  # noqa: E402
 from pipelines import Migration  # noqa: E402
 
 KEY_ENV = "VM_BENCH_PINECONE_KEY"

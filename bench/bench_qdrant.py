@@ -30,7 +30,7 @@ import qdrant_edge as qe
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 
 from io_connectors import Client, VectorBatch
-from io_connectors.qdrant_ids import id_fields, point_id
+from io_connectors.qdrant.ids import id_fields, point_id
 from pipelines import Migration
 
 

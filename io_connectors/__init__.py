@@ -1,9 +1,9 @@
-"""Vector store connectors: one module per provider behind one contract, and one client API."""
+"""Vector store connectors: shared core, Beam glue, and one package (or module) per provider."""
 
-from io_connectors import _quiet_imports  # noqa: F401  (first: silences a Beam import notice)
-from io_connectors.client import Client
-from io_connectors.contract import Capabilities, Connector, ConnectorSpec, IndexInfo, Location, Split
-from io_connectors.errors import (
+from io_connectors.core import _quiet_imports  # noqa: F401  (first: silences a Beam import notice)
+from io_connectors.core.client import Client
+from io_connectors.core.contract import Capabilities, Connector, ConnectorSpec, IndexInfo, Location, Split
+from io_connectors.core.errors import (
     ConfigError,
     IndexNotFound,
     MissingExtraError,
@@ -12,8 +12,8 @@ from io_connectors.errors import (
     TransientError,
     VectorMigrateError,
 )
-from io_connectors.records import RecordError, SparseBlock, VectorBatch
-from io_connectors.registry import make_connector, parse_uri, register_provider
+from io_connectors.core.records import RecordError, SparseBlock, VectorBatch
+from io_connectors.core.registry import make_connector, parse_uri, register_provider
 
 __all__ = [
     "Capabilities",

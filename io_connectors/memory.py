@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from io_connectors.contract import (
+from io_connectors.core.contract import (
     Capabilities,
     Connector,
     ConnectorSpec,
@@ -25,8 +25,8 @@ from io_connectors.contract import (
     Tracker,
     normalize_metric,
 )
-from io_connectors.errors import ConfigError, IndexNotFound, RecordRejected
-from io_connectors.records import (
+from io_connectors.core.errors import ConfigError, IndexNotFound, RecordRejected
+from io_connectors.core.records import (
     IdValue,
     SparseBlock,
     VectorBatch,

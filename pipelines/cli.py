@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from io_connectors import Client, VectorMigrateError
-from io_connectors.contract import Location
-from io_connectors.registry import parse_uri
-from io_connectors.secrets import mask_uri
+from io_connectors.core.contract import Location
+from io_connectors.core.registry import parse_uri
+from io_connectors.core.secrets import mask_uri
 from pipelines.migration import DEFAULT_BATCH_SIZE, Migration, MigrationResult
 from pipelines.runner import RunConfig
 

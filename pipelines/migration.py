@@ -23,12 +23,12 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from io_connectors.beam_read import ReadVectors
-from io_connectors.beam_write import WriteVectors
-from io_connectors.client import Client
-from io_connectors.contract import IndexInfo, Split
-from io_connectors.errors import ConfigError, IntegrityError
-from io_connectors.failures import FAILED_TAG, FailedRecords
+from io_connectors.beam.read import ReadVectors
+from io_connectors.beam.write import WriteVectors
+from io_connectors.core.client import Client
+from io_connectors.core.contract import IndexInfo, Split
+from io_connectors.core.errors import ConfigError, IntegrityError
+from io_connectors.core.failures import FAILED_TAG, FailedRecords
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
 from pipelines.runner import RunConfig, choose_runner, job_counters
 from pipelines.verify import VerificationResult, verify_contents, verify_counts

@@ -17,8 +17,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
-from io_connectors.errors import ConfigError
-from io_connectors.retry import METRICS_NAMESPACE
+from io_connectors.core.errors import ConfigError
+from io_connectors.core.retry import METRICS_NAMESPACE
 
 LOCAL_RUNNERS = {"DirectRunner", "FnApiRunner", "local", "SwitchingDirectRunner"}
 REMOTE_POLLED_RUNNERS = {"DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner", "PrismRunner"}

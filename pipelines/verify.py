@@ -22,12 +22,12 @@ import numpy as np
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from io_connectors.beam_read import ReadVectors
-from io_connectors.client import Client
-from io_connectors.contract import ConnectorSpec
-from io_connectors.records import Metadata, VectorBatch
-from io_connectors.registry import make_connector
-from io_connectors.retry import METRICS_NAMESPACE
+from io_connectors.beam.read import ReadVectors
+from io_connectors.core.client import Client
+from io_connectors.core.contract import ConnectorSpec
+from io_connectors.core.records import Metadata, VectorBatch
+from io_connectors.core.registry import make_connector
+from io_connectors.core.retry import METRICS_NAMESPACE
 from pipelines.runner import RunnerChoice, job_counters
 
 SKETCH_SIZE = 16

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import threading
 
-from io_connectors.errors import PermanentError, RecordRejected, TransientError
+from io_connectors.core.errors import PermanentError, RecordRejected, TransientError
+from io_connectors.core.records import VectorBatch
+from io_connectors.core.registry import register_provider
 from io_connectors.memory import MemoryConnector
-from io_connectors.records import VectorBatch
-from io_connectors.registry import register_provider
 
 CHUNK_SIZES: list[int] = []
 _LOCK = threading.Lock()

@@ -1,6 +1,6 @@
 """Provider-agnostic PTransforms over VectorBatch: validate, remap namespaces, map ids, rechunk."""
 
-import io_connectors._quiet_imports  # noqa: F401  (first: silences a Beam import notice)
+import io_connectors.core._quiet_imports  # noqa: F401  (first: silences a Beam import notice)
 from transforms.map_ids import MapIdsForTarget
 from transforms.rechunk import Rechunk
 from transforms.remap import NamespaceMap, RemapNamespaces

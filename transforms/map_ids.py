@@ -9,9 +9,9 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from io_connectors.batching import ids_as_strings
-from io_connectors.records import VectorBatch
-from io_connectors.retry import METRICS_NAMESPACE
+from io_connectors.core.batching import ids_as_strings
+from io_connectors.core.records import VectorBatch
+from io_connectors.core.retry import METRICS_NAMESPACE
 
 
 class _IntIdsToStrings(beam.DoFn):

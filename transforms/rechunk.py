@@ -13,8 +13,8 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
-from io_connectors.batching import chunk_batch
-from io_connectors.records import VectorBatch
+from io_connectors.core.batching import chunk_batch
+from io_connectors.core.records import VectorBatch
 
 
 class RechunkFn(beam.DoFn):

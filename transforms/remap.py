@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 
-from io_connectors.errors import ConfigError
-from io_connectors.records import VectorBatch
+from io_connectors.core.errors import ConfigError
+from io_connectors.core.records import VectorBatch
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from io_connectors.contract import Capabilities
-from io_connectors.failures import FAILED_TAG, FailedRecords
-from io_connectors.records import VectorBatch
-from io_connectors.retry import METRICS_NAMESPACE
-from io_connectors.validation import reject_reasons
+from io_connectors.core.contract import Capabilities
+from io_connectors.core.failures import FAILED_TAG, FailedRecords
+from io_connectors.core.records import VectorBatch
+from io_connectors.core.retry import METRICS_NAMESPACE
+from io_connectors.core.validation import reject_reasons
 
 
 class ValidateFn(beam.DoFn):

@@ -22,9 +22,9 @@ import pytest
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 
 from io_connectors import Client, VectorBatch
-from io_connectors.contract import Connector, Split
-from io_connectors.errors import RecordRejected
-from io_connectors.records import IdValue
+from io_connectors.core.contract import Connector, Split
+from io_connectors.core.errors import RecordRejected
+from io_connectors.core.records import IdValue
 from pipelines import Migration
 
 DIMENSION = 8

@@ -1,6 +1,6 @@
 """The conformance suite against Pinecone: the real ``pinecone`` SDK over HTTP to the local server.
 
-Pinecone returns metadata per its documented rule (``io_connectors.pinecone_metadata``): nested
+Pinecone returns metadata per its documented rule (``io_connectors.pinecone.metadata``): nested
 objects flattened to dotted keys, nulls dropped, non-string lists JSON-encoded, and every number
 a float. Unicode ids are refused by name. Sparse values need a dotproduct index, and the suite
 creates cosine ones, so the suite runs dense-only; sparse round trips are tested in
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from io_connectors import Client
-from io_connectors.pinecone_metadata import as_stored
+from io_connectors.pinecone.metadata import as_stored
 from tests.conformance.suite import (
     DIMENSION,
     ConnectorConformance,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from io_connectors import Client, VectorBatch
-from io_connectors.records import SparseBlock
+from io_connectors.core.records import SparseBlock
 from pipelines import cli
 from tests import fault_providers  # noqa: F401
 from tests.conformance.suite import unique_name

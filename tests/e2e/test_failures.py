@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from io_connectors import Client, ConfigError, VectorBatch
+from io_connectors.core.registry import register_provider
 from io_connectors.memory import MemoryConnector
-from io_connectors.registry import register_provider
 from pipelines import Migration
 from tests import fault_providers  # noqa: F401  (registers the fault-injecting providers)
 from tests.conformance.suite import unique_name

@@ -24,7 +24,7 @@ from io_connectors import (
     TransientError,
     VectorBatch,
 )
-from io_connectors.errors import VectorMigrateError
+from io_connectors.core.errors import VectorMigrateError
 from pipelines import Migration
 from tests.conformance.suite import by_id, make_batch, read_split
 

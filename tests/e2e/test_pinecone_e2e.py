@@ -20,8 +20,8 @@ import pytest
 from pinecone import Pinecone
 
 from io_connectors import Client, ConfigError, SparseBlock, VectorBatch
-from io_connectors.pinecone_metadata import as_stored
-from io_connectors.pinecone_wire import upsert_rows
+from io_connectors.pinecone.metadata import as_stored
+from io_connectors.pinecone.wire import upsert_rows
 from pipelines import Migration
 from tests.conformance.suite import by_id, read_split, unique_name
 from tests.fixtures.pinecone import PINECONE_TEST_KEY

@@ -23,10 +23,10 @@ from io_connectors import (
     RecordRejected,
     SparseBlock,
     TransientError,
-    qdrant_reading,
 )
-from io_connectors.qdrant_ids import ID_FIELD
-from io_connectors.records import IdValue, VectorBatch
+from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.qdrant import reading as qdrant_reading
+from io_connectors.qdrant.ids import ID_FIELD
 from pipelines import Migration
 from tests.conformance.suite import assert_split_exhaustively, by_id, make_batch, read_split, unique_name
 from tests.servers.qdrant_stub import QdrantGrpcStub, QdrantStub

@@ -1,9 +1,9 @@
 import numpy as np
 
-from io_connectors.batching import chunk_batch, ids_as_strings, row_nbytes
-from io_connectors.contract import Capabilities
-from io_connectors.records import VectorBatch
-from io_connectors.validation import reject_reasons
+from io_connectors.core.batching import chunk_batch, ids_as_strings, row_nbytes
+from io_connectors.core.contract import Capabilities
+from io_connectors.core.records import VectorBatch
+from io_connectors.core.validation import reject_reasons
 
 
 def batch(n: int, dim: int = 4) -> VectorBatch:

@@ -10,10 +10,10 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from io_connectors import Client, ConfigError, SparseBlock, Split, VectorBatch, parse_uri
-from io_connectors.pgvector import PgvectorConnector, ReadKey, _last_of_each_id
-from io_connectors.pgvector_codec import metadata_check, table_refusals, vector_refusals
-from io_connectors.pgvector_schema import Column, ColumnNames, TableLayout
-from io_connectors.pgvector_session import Session
+from io_connectors.pgvector.codec import metadata_check, table_refusals, vector_refusals
+from io_connectors.pgvector.connector import PgvectorConnector, ReadKey, _last_of_each_id
+from io_connectors.pgvector.schema import Column, ColumnNames, TableLayout
+from io_connectors.pgvector.session import Session
 
 PASSWORD = "s3cr%t@pw"
 DSN = "postgresql://alice:s3cr%25t%40pw@db.example:5433/vectors"

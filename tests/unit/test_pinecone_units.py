@@ -24,12 +24,12 @@ from pinecone import (
 )
 
 from io_connectors import Client, ConfigError, IndexNotFound, RecordRejected, SparseBlock, VectorBatch
-from io_connectors.errors import PermanentError, TransientError
-from io_connectors.pinecone_checks import vector_refusals
-from io_connectors.pinecone_errors import translate
-from io_connectors.pinecone_metadata import MetadataRefused, convert_all, to_pinecone
-from io_connectors.pinecone_wire import compact_floats, id_batches, pack_requests, upsert_rows
-from io_connectors.registry import parse_uri
+from io_connectors.core.errors import PermanentError, TransientError
+from io_connectors.core.registry import parse_uri
+from io_connectors.pinecone.checks import vector_refusals
+from io_connectors.pinecone.errors import translate
+from io_connectors.pinecone.metadata import MetadataRefused, convert_all, to_pinecone
+from io_connectors.pinecone.wire import compact_floats, id_batches, pack_requests, upsert_rows
 from pipelines import Migration
 from tests.conformance.suite import unique_name
 from tests.fixtures.pinecone import PINECONE_TEST_KEY

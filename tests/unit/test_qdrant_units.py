@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from io_connectors import Client, ConfigError, VectorBatch, parse_uri
-from io_connectors.qdrant_ids import (
+from io_connectors.qdrant.ids import (
     ID_FIELD,
     ID_KIND_FIELD,
     INT_SPACE,
@@ -23,8 +23,8 @@ from io_connectors.qdrant_ids import (
     position,
     ranges_between,
 )
-from io_connectors.qdrant_options import settings_from
-from io_connectors.qdrant_points import payload_problem, reserved_keys, sparse_problems
+from io_connectors.qdrant.options import settings_from
+from io_connectors.qdrant.points import payload_problem, reserved_keys, sparse_problems
 
 CANONICAL = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 

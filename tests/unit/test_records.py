@@ -2,7 +2,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from io_connectors.records import RecordError, SparseBlock, VectorBatch, check_id
+from io_connectors.core.records import RecordError, SparseBlock, VectorBatch, check_id
 
 
 def sample() -> VectorBatch:

@@ -1,9 +1,9 @@
 import pytest
 
 from io_connectors import Client, ConfigError
-from io_connectors.contract import ConnectorSpec
-from io_connectors.registry import parse_uri
-from io_connectors.secrets import mask_uri, redact
+from io_connectors.core.contract import ConnectorSpec
+from io_connectors.core.registry import parse_uri
+from io_connectors.core.secrets import mask_uri, redact
 
 
 def test_uri_passwords_and_secret_parameters_are_masked() -> None:

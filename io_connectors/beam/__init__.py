@@ -1,0 +1,1 @@
+"""The Beam glue every provider uses: the generic splittable read and the batched write."""

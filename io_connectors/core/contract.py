@@ -1,0 +1,239 @@
+"""The contract every provider implements, and the plain data that crosses it.
+
+A connector is created from a ``ConnectorSpec`` (plain, picklable data: runners ship it to
+workers) and opened in ``DoFn.setup``. It describes, creates and counts indexes, plans a read
+as small ``Split`` descriptions, reads one split while claiming positions on a restriction
+tracker (so runners can split a running read), and upserts batches idempotently.
+
+Positions are the connector's own: row offsets, row groups, table pages, id ranges. The only
+rule is the one Beam's offset trackers impose: before yielding records at a position, claim it
+with ``tracker.try_claim(position)``; when a claim fails, stop without yielding those records.
+A claimed position owns every record the connector maps to it, so a split at any position loses
+and duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Protocol
+
+from io_connectors.core.errors import ConfigError
+from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.core.secrets import SECRET_OPTION_NAMES, redact
+
+METRICS = ("cosine", "euclidean", "dotproduct", "manhattan")
+
+
+def normalize_metric(metric: str) -> str:
+    """Canonical metric names (Pinecone's spelling), accepting each provider's aliases."""
+    aliases = {
+        "cosine": "cosine",
+        "cos": "cosine",
+        "euclidean": "euclidean",
+        "euclid": "euclidean",
+        "l2": "euclidean",
+        "dotproduct": "dotproduct",
+        "dot": "dotproduct",
+        "ip": "dotproduct",
+        "inner_product": "dotproduct",
+        "manhattan": "manhattan",
+        "l1": "manhattan",
+    }
+    try:
+        return aliases[metric.lower()]
+    except KeyError:
+        raise ConfigError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}") from None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a target accepts, declared once so the pipeline needs no provider branches."""
+
+    max_batch_count: int | None = None
+    max_batch_bytes: int | None = None
+    max_dimension: int | None = None
+    max_id_length: int | None = None
+    ascii_ids_only: bool = False
+    int_ids: bool = True
+    sparse: bool = True
+    dense_optional: bool = False
+    metrics: tuple[str, ...] = METRICS
+    namespaces: str = "native"  # "native" | "emulated"
+    normalizes_cosine: bool = False
+    in_process_only: bool = False
+    default_chunk_size: int = 500
+    # Bytes one float costs in a write request: 4 for binary protocols, about 12 for JSON text.
+    request_bytes_per_value: float = 4.0
+
+
+@dataclass(frozen=True)
+class IndexInfo:
+    name: str
+    dimension: int | None
+    metric: str
+    sparse: bool = False
+    count: int = 0
+    namespaces: Mapping[str, int] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dimension": self.dimension,
+            "metric": self.metric,
+            "sparse": self.sparse,
+            "count": self.count,
+            "namespaces": dict(self.namespaces),
+            **({"details": dict(self.details)} if self.details else {}),
+        }
+
+
+@dataclass(frozen=True)
+class Split:
+    """A small description of part of a read: positions [start, stop) of one namespace.
+
+    ``key`` is the connector's own locator (a file, a table, an id list); it must stay small
+    and picklable because splits are shuffled between workers.
+    """
+
+    index: str
+    namespace: str
+    start: int
+    stop: int
+    batch_size: int
+    key: Any = None
+    estimated_count: int | None = None
+
+    def with_range(self, start: int, stop: int) -> Split:
+        return replace(self, start=start, stop=stop)
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """Which provider, with which options: plain data that workers rebuild a connector from."""
+
+    provider: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def secrets(self) -> list[str]:
+        return [str(v) for k, v in self.options.items() if k in SECRET_OPTION_NAMES and v]
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.secrets())
+
+    def __repr__(self) -> str:
+        shown = {k: ("***" if k in SECRET_OPTION_NAMES and v else v) for k, v in self.options.items()}
+        return self.redact(f"ConnectorSpec({self.provider!r}, {shown!r})")
+
+
+@dataclass(frozen=True)
+class Location:
+    """What a URI names: a provider, optionally an index and a namespace in it."""
+
+    spec: ConnectorSpec
+    index: str | None = None
+    namespace: str | None = None
+
+
+class Tracker(Protocol):
+    def try_claim(self, position: int) -> bool: ...
+
+    def current_restriction(self) -> Any: ...
+
+
+class Connector(abc.ABC):
+    """One provider. Subclasses set ``provider`` and ``capabilities`` and implement the rest."""
+
+    provider: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, spec: ConnectorSpec) -> None:
+        self.spec = spec
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        """Create clients and connections; called once per worker (``DoFn.setup``)."""
+
+    def close(self) -> None:
+        """Release what ``open`` created (``DoFn.teardown``)."""
+
+    def __enter__(self) -> Connector:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- URIs ------------------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def parse_uri(cls, uri: str) -> Location:
+        """Parse this provider's URI form into a spec, index and namespace."""
+
+    # -- indexes ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def list_indexes(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def describe_index(self, index: str) -> IndexInfo:
+        """Dimension, metric, sparse or not, total count and per-namespace counts."""
+
+    @abc.abstractmethod
+    def create_index(self, name: str, dimension: int | None, metric: str, sparse: bool = False) -> None:
+        """Create an empty index; an existing index of the same shape is left as it is."""
+
+    @abc.abstractmethod
+    def delete_index(self, name: str) -> None: ...
+
+    def count(self, index: str, namespace: str | None = None) -> int:
+        info = self.describe_index(index)
+        return info.count if namespace is None else int(info.namespaces.get(namespace, 0))
+
+    # -- reading ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def plan(self, index: str, namespace: str | None, batch_size: int) -> list[Split]:
+        """Describe the whole read (one namespace, or all when None) as splits."""
+
+    @abc.abstractmethod
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+        """Yield batches of at most ``split.batch_size`` vectors, claiming positions first."""
+
+    def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
+        """Initial sub-ranges of a split for parallel reading; one range by default."""
+        return [(start, stop)]
+
+    # -- writing ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def write(self, index: str, batch: VectorBatch) -> None:
+        """Upsert the batch: writing the same ids twice leaves the same state.
+
+        Raise ``TransientError`` for what may succeed later (after the connector's own
+        retries), ``RecordRejected``/``PermanentError`` for payloads that never will.
+        """
+
+    def finalize_index(self, index: str) -> None:
+        """Called once after a migration has loaded ``index`` (build vector indexes, analyze)."""
+
+    def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
+        """Rows (by position) this target will refuse, with reasons, checked before writing.
+
+        The default checks are driven by ``capabilities``; connectors add their own rules.
+        """
+        return {}
+
+    def stored_metadata(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        """What a read of this target returns for ``metadata`` written to it: the provider's
+        documented metadata transforms (deep verification applies them to the source side)."""
+        return metadata
+
+    # -- point access ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def fetch(self, index: str, ids: Sequence[IdValue], namespace: str = "") -> VectorBatch:
+        """The stored vectors among ``ids`` (missing ids are left out)."""
+
+    @abc.abstractmethod
+    def delete(
+        self, index: str, ids: Sequence[IdValue] | None, namespace: str = "", delete_all: bool = False
+    ) -> None: ...

@@ -1,0 +1,449 @@
+"""PostgreSQL tables with pgvector columns as indexes (``pgvector://``, ``postgresql://``).
+
+The table is the index. ``Client(provider="pgvector", dsn="postgresql://user:pw@host:5432/db")``
+with options ``schema`` ("public"), ``id_column`` ("id"), ``id_flag_column`` ("id_is_int"),
+``vector_column`` ("embedding"), ``sparse_column`` ("sparse_embedding"), ``namespace_column``
+("namespace"), ``metadata_column`` ("metadata"), and for tables this connector creates
+``vector_type`` ("vector" or "halfvec"), ``unlogged`` (false) and ``create_index`` (false: when
+true, ``finalize_index`` builds the HNSW index matching the metric after the load). The DSN is a
+secret: it and its password never appear in messages or logs.
+
+URIs (standard PostgreSQL DSNs; the options above and ``namespace`` may be query parameters,
+any other parameter such as ``sslmode`` or ``options`` stays in the DSN for libpq):
+
+- ``pgvector://user:pw@host:5432/db/table?schema=public&namespace=ns&vector_column=emb``
+  (the table is the path segment after the database; percent-encode odd characters)
+- ``postgresql://user:pw@host:5432/db?table=items&namespace=ns`` (also ``postgres://``)
+
+Bulk loads that can be re-run may add ``options=-c%20synchronous_commit%3Doff`` to the DSN:
+commits then return before their WAL reaches disk (a server crash can lose the last ones, which
+a verify finds and a re-run repairs).
+
+Any table with an id column (text, integer or uuid) and a ``vector``/``halfvec`` and/or
+``sparsevec`` column can be read; see ``schema`` for how its shape is read and for the
+layout of the tables created here, and ``sql`` for how plain columns become metadata.
+
+Reading splits on heap pages: a split covers pages [0, N) of one namespace (or, beyond 16
+namespaces, all of them), N planned from the table size; ``split_restriction`` cuts it into page
+ranges read in parallel. A read fetches a few pages at a time with a TID range scan on a binary
+cursor, claims each page in order and yields only rows of claimed pages, so a claimed page owns
+exactly its rows and a split at any page loses and duplicates nothing. The last planned page
+also owns every page after it (its query has no upper bound), so rows on pages added after
+planning are read too. A read is exact for a table nobody writes to meanwhile; concurrent
+updates can move rows between pages (each query sees its own snapshot).
+
+Each ``read`` (one page range) counts in the ``vector_migrate/pgvector_ranges_read`` metric.
+Metadata lives in jsonb, which keeps numbers as ``numeric``: a float written in exponent form
+(magnitude 1e16 and up) reads back as the integer it denotes and -0.0 as 0.0
+(``stored_metadata`` declares this, so deep verification expects it).
+
+Writing: each batch is COPied in binary into a session's temporary staging table and moved by
+one ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`` in the same transaction, so a retried
+or repeated batch overwrites instead of duplicating; repeated ids within a batch keep the last.
+After a load, ``finalize_index(table)`` (called by ``Migration``) runs ANALYZE and, with
+``create_index``, builds the HNSW index whose operator class matches the metric.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import psycopg
+from apache_beam.metrics import Metrics
+from psycopg import sql
+
+from io_connectors.core.contract import (
+    Capabilities,
+    Connector,
+    ConnectorSpec,
+    IndexInfo,
+    Location,
+    Split,
+    Tracker,
+    normalize_metric,
+)
+from io_connectors.core.errors import ConfigError, PermanentError, RecordRejected
+from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.core.retry import METRICS_NAMESPACE
+from io_connectors.core.secrets import redact
+from io_connectors.pgvector import sql as statements
+from io_connectors.pgvector.codec import (
+    PAGE,
+    RowShape,
+    as_stored,
+    batches_from_rows,
+    copy_pieces,
+    metadata_check,
+    table_refusals,
+    vector_refusals,
+)
+from io_connectors.pgvector.schema import (
+    HNSW_MAX_DIMENSION,
+    ColumnNames,
+    NewTable,
+    TableLayout,
+    build_hnsw_index,
+    create_table,
+    list_vector_tables,
+    load_layout,
+    relation_pages,
+)
+from io_connectors.pgvector.session import Session
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+SCHEMES = ("pgvector", "postgresql", "postgres")
+CONNECTOR_OPTIONS = (
+    "schema",
+    "id_column",
+    "id_flag_column",
+    "vector_column",
+    "sparse_column",
+    "namespace_column",
+    "metadata_column",
+    "vector_type",
+    "unlogged",
+    "create_index",
+)
+MAX_NAMESPACE_SPLITS = 16  # beyond this, one split reads every namespace in a single pass
+MIN_ROWS_PER_QUERY = 256
+RANGES_PER_SPLIT_ROWS = 8  # a range for parallel reading holds about 8 read batches
+
+
+class ReadKey(NamedTuple):
+    """A split's locator: whether it filters on its namespace, and rows per page (for sizing)."""
+
+    namespace_filter: bool
+    rows_per_page: float
+
+
+def _flag(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+class PgvectorConnector(Connector):
+    provider = "pgvector"
+    # Bigger chunks amortise each upsert's statements and commit (5,000 rows of dimension 768 write
+    # about 10% faster than 2,000); the byte cap keeps wide vectors' chunks within memory.
+    capabilities = Capabilities(
+        max_dimension=16_000,
+        max_batch_bytes=64 * 2**20,
+        dense_optional=True,
+        default_chunk_size=5_000,
+        request_bytes_per_value=4.0,
+    )
+
+    def __init__(self, spec: ConnectorSpec) -> None:
+        super().__init__(spec)
+        options = spec.options
+        if not options.get("dsn"):
+            raise ConfigError("pgvector: the 'dsn' option is required (postgresql://user:pw@host:5432/db)")
+        self.schema = str(options.get("schema", "public"))
+        self.names = ColumnNames(
+            id=str(options.get("id_column", "id")),
+            id_flag=str(options.get("id_flag_column", "id_is_int")),
+            namespace=str(options.get("namespace_column", "namespace")),
+            vector=str(options.get("vector_column", "embedding")),
+            sparse=str(options.get("sparse_column", "sparse_embedding")),
+            metadata=str(options.get("metadata_column", "metadata")),
+            explicit=frozenset(k for k in options if k.endswith("_column")),
+        )
+        self.vector_type = str(options.get("vector_type", "vector"))
+        self.unlogged = _flag(options.get("unlogged", False))
+        self.build_index = _flag(options.get("create_index", False))
+        self.session = Session(str(options["dsn"]), spec.secrets())
+        self._layouts: dict[str, TableLayout] = {}
+        self._ranges_read = Metrics.counter(METRICS_NAMESPACE, "pgvector_ranges_read")
+
+    # -- URIs ------------------------------------------------------------------------------
+    @classmethod
+    def parse_uri(cls, uri: str) -> Location:
+        parts = urlsplit(uri)
+        if parts.scheme.lower() not in SCHEMES:
+            raise ConfigError(f"pgvector: unsupported URI scheme {parts.scheme!r}; use {', '.join(SCHEMES)}")
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        ours = {k: v for k, v in query if k in (*CONNECTOR_OPTIONS, "table", "namespace")}
+        rest = [(k, v) for k, v in query if k not in ours]
+        database, _, table = parts.path.lstrip("/").partition("/")
+        if parts.scheme.lower() != "pgvector" and table:
+            raise ConfigError(
+                redact(f"pgvector: {uri!r} has a path after the database; name the table with ?table=")
+            )
+        query_table = ours.pop("table", None)
+        table = unquote(table) or query_table or None
+        namespace = ours.pop("namespace", None)
+        dsn = urlunsplit(
+            (
+                "postgresql",
+                parts.netloc,
+                f"/{database}" if database else "",
+                urlencode(rest, quote_via=quote),
+                "",
+            )
+        )
+        return Location(ConnectorSpec("pgvector", {"dsn": dsn, **ours}), table, namespace)
+
+    # -- connection ------------------------------------------------------------------------
+    def open(self) -> None:
+        self.session.connection()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def _call(self, operation: Callable[[psycopg.Connection], T], what: str, retry: bool = True) -> T:
+        try:
+            return self.session.call(operation, what, retry)
+        except ConfigError:
+            self._layouts.clear()  # a table changed under us: read its shape again next time
+            raise
+
+    def _layout(self, index: str) -> TableLayout:
+        if index not in self._layouts:
+            ext = self.session.extension()
+            self._layouts[index] = self._call(
+                lambda conn: load_layout(conn, self.schema, index, self.names, ext),
+                f"reading table {index!r}",
+            )
+        return self._layouts[index]
+
+    # -- indexes ---------------------------------------------------------------------------
+    def list_indexes(self) -> list[str]:
+        if not self.session.has_extension:
+            return []
+        ext = self.session.extension()
+        return self._call(
+            lambda conn: list_vector_tables(conn, self.schema, ext, self.names.id), "listing tables"
+        )
+
+    def describe_index(self, index: str) -> IndexInfo:
+        layout = self._layout(index)
+        counts = self._namespace_counts(layout)
+        details = {
+            "schema": layout.schema,
+            "table": layout.table,
+            "vector_type": None if layout.dense is None else layout.dense.type_name,
+            "id_type": layout.id.type_name,
+        }
+        return IndexInfo(
+            index,
+            layout.dimension,
+            layout.metric,
+            layout.sparse_declared,
+            sum(counts.values()),
+            counts,
+            details,
+        )
+
+    def _namespace_counts(self, layout: TableLayout, namespace: str | None = None) -> dict[str, int]:
+        query = statements.counts(layout, namespace)
+        rows = self._call(lambda conn: conn.execute(query).fetchall(), f"counting rows of {layout.label}")
+        return {ns: int(n) for ns, n in rows if n}
+
+    def count(self, index: str, namespace: str | None = None) -> int:
+        return sum(self._namespace_counts(self._layout(index), namespace).values())
+
+    def create_index(
+        self, name: str, dimension: int | None, metric: str = "cosine", sparse: bool = False
+    ) -> None:
+        if name in self.list_indexes():
+            existing = self._layout(name)
+            if existing.dimension != dimension:
+                raise ConfigError(
+                    f"pgvector: {existing.label} exists with dimension {existing.dimension}, not {dimension}"
+                )
+            return
+        limit = HNSW_MAX_DIMENSION.get(self.vector_type)
+        if self.build_index and dimension is not None and limit is not None and dimension > limit:
+            raise ConfigError(  # refused before any data moves, not after the load
+                f"pgvector: create_index asks for an HNSW index, which takes {self.vector_type} columns "
+                f"of up to {limit} dimensions; the source has {dimension}"
+                + (" (vector_type=halfvec allows up to 4000)" if self.vector_type == "vector" else "")
+            )
+        spec = NewTable(
+            self.schema, name, dimension, normalize_metric(metric), sparse, self.vector_type, self.unlogged
+        )
+        ext = self.session.extension()
+        self._call(
+            lambda conn: create_table(conn, spec, self.names, ext), f"creating table {name!r}", retry=False
+        )
+        self._layouts.pop(name, None)
+        LOG.info(
+            "pgvector: created table %s.%s (dimension %s, %s)", self.schema, name, dimension, spec.metric
+        )
+
+    def delete_index(self, name: str) -> None:
+        query = sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.schema, name))
+        self._call(lambda conn: conn.execute(query), f"dropping table {name!r}")
+        self._layouts.pop(name, None)
+
+    def finalize_index(self, index: str) -> None:
+        """After a load: ANALYZE the table and, with the ``create_index`` option, build the HNSW
+        index whose operator class matches the metric (vector_cosine_ops, ...)."""
+        layout = self._layout(index)
+        self._call(lambda conn: conn.execute(sql.SQL("ANALYZE {}").format(layout.ident)), "analyzing")
+        if not self.build_index:
+            return
+        ext = self.session.extension()
+        if self._call(
+            lambda conn: build_hnsw_index(conn, layout, ext), "building the HNSW index", retry=False
+        ):
+            LOG.info("pgvector: built the HNSW index of %s (%s)", layout.label, layout.metric)
+        self._layouts.pop(index, None)
+
+    def stored_metadata(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if metadata is None else as_stored(metadata)
+
+    # -- reading ---------------------------------------------------------------------------
+    def plan(self, index: str, namespace: str | None, batch_size: int) -> list[Split]:
+        layout = self._layout(index)
+        pages = self._call(lambda conn: relation_pages(conn, layout), "sizing the table")
+        counts = self._namespace_counts(layout)
+        if not pages or not counts:
+            return []
+        if namespace is not None:
+            counts = {namespace: counts[namespace]} if namespace in counts else {}
+        elif len(counts) > MAX_NAMESPACE_SPLITS or layout.namespace is None:
+            total = sum(counts.values())
+            return [Split(index, "", 0, pages, batch_size, ReadKey(False, total / pages), total)]
+        has_column = layout.namespace is not None
+        return [
+            Split(index, ns, 0, pages, batch_size, ReadKey(has_column, n / pages), n)
+            for ns, n in sorted(counts.items())
+        ]
+
+    def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
+        rows_per_page = max(float(split.key.rows_per_page), 1e-9)
+        step = max(1, math.ceil(split.batch_size * RANGES_PER_SPLIT_ROWS / rows_per_page))
+        return [(lo, min(lo + step, stop)) for lo in range(start, stop, step)] or [(start, stop)]
+
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+        """Claim page after page, yielding only rows of claimed pages (see the module docstring)."""
+        self._ranges_read.inc()
+        layout = self._layout(split.index)
+        shape = RowShape(layout.half, self.names.metadata, layout.metadata is None)
+        last = split.stop - 1
+        per_query = max(
+            1, math.ceil(max(split.batch_size, MIN_ROWS_PER_QUERY) / max(split.key.rows_per_page, 1e-9))
+        )
+        page = tracker.current_restriction().start
+        while page < tracker.current_restriction().stop:
+            stop = min(page + per_query, tracker.current_restriction().stop)
+            rows = self._read_pages(layout, split, page, None if stop > last else stop)
+            positions = np.minimum(np.fromiter((r[PAGE] for r in rows), np.int64, len(rows)), last)
+            if len(positions) and np.any(positions[1:] < positions[:-1]):
+                order = np.argsort(positions, kind="stable")
+                rows, positions = [rows[i] for i in order], positions[order]
+            claimed = next((p for p in range(page, stop) if not tracker.try_claim(p)), stop)
+            keep = int(np.searchsorted(positions, claimed, side="left"))
+            yield from batches_from_rows(rows[:keep], shape, split.batch_size)
+            if claimed < stop:
+                return
+            page = stop
+
+    def _read_pages(self, layout: TableLayout, split: Split, first: int, stop: int | None) -> list[tuple]:
+        namespace = split.namespace if split.key.namespace_filter else None
+        query = statements.read_pages(layout, namespace, first, stop)
+        return self._call(
+            lambda conn: _binary_rows(conn, query),
+            f"reading pages {first}..{'' if stop is None else stop} of {layout.label}",
+        )
+
+    # -- writing ---------------------------------------------------------------------------
+    def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
+        reasons = vector_refusals(batch)
+        for row, reason in metadata_check(batch).items():
+            reasons.setdefault(row, reason)
+        return reasons
+
+    def write(self, index: str, batch: VectorBatch) -> None:
+        if not len(batch):
+            return
+        layout = self._layout(index)
+        if layout.conflict_key is None:
+            raise ConfigError(
+                f"pgvector: {layout.label} has no primary key or unique index on its id "
+                f"({layout.id.name!r}, optionally with the namespace): add one so that upserts are idempotent"
+            )
+        reasons = self.reject_reasons(batch)
+        for row, reason in table_refusals(layout, batch).items():
+            reasons.setdefault(row, reason)
+        if reasons:
+            raise self._rejected(layout, batch, reasons)
+        keep = _last_of_each_id(batch.ids, canonical_uuids=layout.id_kind == "uuid")
+        if keep is not None:
+            batch = batch.take(keep)
+        pieces = copy_pieces(batch, layout.sparse_dimension)
+        self._call(
+            lambda conn: self._upsert(conn, layout, batch, pieces),
+            f"upserting into {layout.label}",
+            retry=False,
+        )
+
+    @staticmethod
+    def _rejected(layout: TableLayout, batch: VectorBatch, reasons: dict[int, str]) -> RecordRejected:
+        return RecordRejected(
+            {batch.ids[row]: f"{layout.label}: {why}" for row, why in sorted(reasons.items())}
+        )
+
+    def _upsert(
+        self, conn: psycopg.Connection, layout: TableLayout, batch: VectorBatch, pieces: Iterator[bytes]
+    ) -> None:
+        inline = statements.inline_stage(batch.dimension)
+        if inline not in self.session.stages:
+            ext = self.session.extension()
+            for statement in statements.create_stage(inline, ext.type("vector"), ext.type("sparsevec")):
+                conn.execute(statement)
+            self.session.stages.add(inline)
+        with conn.transaction():
+            with conn.cursor().copy(statements.copy_stage(inline)) as copy:
+                for piece in pieces:
+                    copy.write(piece)
+            conn.execute(statements.upsert(layout, inline))
+
+    # -- point access ------------------------------------------------------------------------
+    def fetch(self, index: str, ids: Sequence[IdValue], namespace: str = "") -> VectorBatch:
+        layout = self._layout(index)
+        match = statements.key_match(layout, ids)
+        if match is None:
+            return VectorBatch([], namespace=namespace)
+        query = statements.fetch(layout, namespace, match)
+        rows = self._call(lambda conn: _binary_rows(conn, query), f"fetching from {layout.label}")
+        shape = RowShape(layout.half, self.names.metadata, layout.metadata is None)
+        batches = list(batches_from_rows(rows, shape, max(len(rows), 1)))
+        if not batches:
+            return VectorBatch([], namespace=namespace)
+        try:
+            return VectorBatch.concat(batches)
+        except ValueError as exc:
+            raise PermanentError(f"pgvector: rows of {layout.label} differ in shape: {exc}") from None
+
+    def delete(
+        self, index: str, ids: Sequence[IdValue] | None, namespace: str = "", delete_all: bool = False
+    ) -> None:
+        layout = self._layout(index)
+        match = None if delete_all else statements.key_match(layout, ids or [])
+        if match is None and not delete_all:
+            return
+        query = statements.delete(layout, namespace, match)
+        self._call(lambda conn: conn.execute(query), f"deleting from {layout.label}")
+
+
+def _binary_rows(conn: psycopg.Connection, query: sql.Composable) -> list[tuple]:
+    """All rows of ``query`` in binary format (pgvector values arrive as their binary bytes)."""
+    with conn.cursor(binary=True) as cursor:
+        return cursor.execute(query).fetchall()
+
+
+def _last_of_each_id(ids: Sequence[IdValue], canonical_uuids: bool = False) -> list[int] | None:
+    """Rows to keep so each id appears once (its last occurrence wins); None when ids are unique.
+
+    An upsert cannot touch one row twice; in a uuid column, spellings of one uuid are one id."""
+    keys = (str(uuid.UUID(str(i))) for i in ids) if canonical_uuids else ((type(i) is int, i) for i in ids)
+    last = {key: row for row, key in enumerate(keys)}
+    return None if len(last) == len(ids) else sorted(last.values())

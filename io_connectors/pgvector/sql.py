@@ -1,0 +1,226 @@
+"""The statements the pgvector connector runs, composed from a ``TableLayout``.
+
+Every read and fetch selects the same row shape (codec's PAGE..META): the page of the
+row, namespace, id, integer-id flag, dense, sparse and metadata. A table without a namespace
+column reads as the single namespace ""; without a metadata column, the remaining columns are
+gathered server-side into one jsonb object, so PostgreSQL itself converts their values:
+timestamps and dates become ISO 8601 strings (timestamptz in UTC), numbers stay numbers
+(numeric written without a decimal point reads as an int, numeric(10,2)'s 3.00 as the float
+3.0), arrays become lists, uuid and other types their text form, and bytea becomes base64 text.
+NULL columns are left out of the metadata.
+
+Values are composed into statements as literals, never sent as parameters: with parameters
+psycopg parses the statement for placeholders, and a '%' in a (quoted) table or column name
+would break it. Names are always ``sql.Identifier``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import sql
+
+from io_connectors.core.records import IdValue
+from io_connectors.pgvector.codec import STAGE_COLUMNS, is_uuid
+from io_connectors.pgvector.schema import Column, TableLayout
+
+# Staging tables, per session: dense vectors up to PLAIN_STAGE_MAX_DIMENSION stay inline (no TOAST
+# round trip); wider ones could not fit a page that way and go to a second table.
+STAGES = {
+    True: sql.Identifier("pg_temp", "vector_migrate_stage"),
+    False: sql.Identifier("pg_temp", "vector_migrate_stage_wide"),
+}
+PLAIN_STAGE_MAX_DIMENSION = 1_900
+_JSONB_BUILD_MAX_PAIRS = 50  # jsonb_build_object takes at most 100 arguments
+_ID_CASTS = {"int": sql.SQL("bigint"), "uuid": sql.SQL("uuid")}
+
+
+def _as_text(column: Column) -> sql.Composable:
+    """Text-like and uuid columns as ``text`` (psycopg has no binary loader for e.g. citext)."""
+    return column.ident if column.type_name == "text" else sql.SQL("{}::text").format(column.ident)
+
+
+def namespace_expr(layout: TableLayout) -> sql.Composable:
+    """The row's namespace: NULL namespaces read as the default namespace ""."""
+    if layout.namespace is None:
+        return sql.SQL("''::text")
+    if layout.namespace.not_null:
+        return _as_text(layout.namespace)
+    return sql.SQL("coalesce({}, '')").format(_as_text(layout.namespace))
+
+
+def _id_expr(layout: TableLayout) -> sql.Composable:
+    return layout.id.ident if layout.id_kind == "int" else _as_text(layout.id)
+
+
+def _extra_expr(column: Column) -> sql.Composable:
+    if column.type_name == "bytea":
+        return sql.SQL("translate(encode({}, 'base64'), E'\\n', '')").format(column.ident)
+    return column.ident
+
+
+def _metadata_expr(layout: TableLayout) -> sql.Composable:
+    if layout.metadata is not None:
+        if layout.metadata.type_name == "json":
+            return sql.SQL("{}::jsonb").format(layout.metadata.ident)
+        return layout.metadata.ident
+    if not layout.extras:
+        return sql.SQL("NULL::jsonb")
+    objects = []
+    for lo in range(0, len(layout.extras), _JSONB_BUILD_MAX_PAIRS):
+        pairs = [
+            sql.SQL("{}, {}").format(sql.Literal(c.name), _extra_expr(c))
+            for c in layout.extras[lo : lo + _JSONB_BUILD_MAX_PAIRS]
+        ]
+        objects.append(sql.SQL("jsonb_build_object({})").format(sql.SQL(", ").join(pairs)))
+    return sql.SQL(" || ").join(objects)
+
+
+def select_list(layout: TableLayout) -> sql.Composable:
+    """page, namespace, id, integer-id flag, dense, sparse, metadata."""
+    null = sql.SQL("NULL")
+    return sql.SQL(", ").join(
+        [
+            sql.SQL("ctid"),
+            namespace_expr(layout),
+            _id_expr(layout),
+            layout.id_flag.ident if layout.id_flag is not None else sql.SQL("false"),
+            layout.dense.ident if layout.dense is not None else null,
+            layout.sparse.ident if layout.sparse is not None else null,
+            _metadata_expr(layout),
+        ]
+    )
+
+
+def _row_filter(layout: TableLayout, namespace: str | None) -> list[sql.Composable]:
+    """Rows without an id are not records; ``namespace`` (unless None) filters on it."""
+    conditions: list[sql.Composable] = []
+    if not layout.id.not_null:
+        conditions.append(sql.SQL("{} IS NOT NULL").format(layout.id.ident))
+    if namespace is not None:
+        conditions.append(sql.SQL("{} = {}").format(namespace_expr(layout), sql.Literal(namespace)))
+    return conditions
+
+
+def _where(conditions: list[sql.Composable]) -> sql.Composable:
+    return sql.SQL("WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("")
+
+
+def _tid(page: int) -> sql.Composable:
+    return sql.SQL("{}::tid").format(sql.Literal(f"({int(page)},0)"))
+
+
+def read_pages(layout: TableLayout, namespace: str | None, first: int, stop: int | None) -> sql.Composed:
+    """Rows on pages [first, stop) by a TID range scan; ``stop`` None: every page from ``first``."""
+    conditions = [sql.SQL("ctid >= {}").format(_tid(first)), *_row_filter(layout, namespace)]
+    if stop is not None:
+        conditions.append(sql.SQL("ctid < {}").format(_tid(stop)))
+    return sql.SQL("SELECT {} FROM {} {}").format(select_list(layout), layout.ident, _where(conditions))
+
+
+def counts(layout: TableLayout, namespace: str | None = None) -> sql.Composed:
+    """Exact record counts per namespace (of one namespace, when given)."""
+    return sql.SQL("SELECT {ns}, count(*) FROM {table} {where} GROUP BY 1").format(
+        ns=namespace_expr(layout), table=layout.ident, where=_where(_row_filter(layout, namespace))
+    )
+
+
+def key_match(layout: TableLayout, ids: Sequence[IdValue]) -> sql.Composable | None:
+    """A condition matching ``ids`` in the table's id column; None when none of them can match."""
+    if layout.id_flag is not None:
+        if not ids:
+            return None
+        return sql.SQL("({}, {}) IN (SELECT * FROM unnest({}::text[], {}::boolean[]))").format(
+            layout.id.ident,
+            layout.id_flag.ident,
+            sql.Literal([str(i) for i in ids]),
+            sql.Literal([isinstance(i, int) for i in ids]),
+        )
+    if layout.id_kind == "int":
+        wanted: list[Any] = [i for i in ids if isinstance(i, int) and -(2**63) <= i < 2**63]
+    elif layout.id_kind == "uuid":
+        wanted = [i for i in ids if isinstance(i, str) and is_uuid(i)]
+    else:
+        wanted = [i for i in ids if isinstance(i, str)]
+    if not wanted:
+        return None
+    cast = _ID_CASTS.get(layout.id_kind, sql.SQL("text"))
+    return sql.SQL("{} = ANY({}::{}[])").format(layout.id.ident, sql.Literal(wanted), cast)
+
+
+def fetch(layout: TableLayout, namespace: str, match: sql.Composable) -> sql.Composed:
+    return sql.SQL("SELECT {} FROM {} {}").format(
+        select_list(layout), layout.ident, _where([*_row_filter(layout, namespace), match])
+    )
+
+
+def delete(layout: TableLayout, namespace: str, match: sql.Composable | None) -> sql.Composed:
+    """Delete the matching rows of ``namespace`` (all of them when ``match`` is None)."""
+    conditions = _row_filter(layout, namespace) + ([match] if match is not None else [])
+    return sql.SQL("DELETE FROM {} {}").format(layout.ident, _where(conditions))
+
+
+def inline_stage(dimension: int | None) -> bool:
+    return dimension is None or dimension <= PLAIN_STAGE_MAX_DIMENSION
+
+
+def create_stage(
+    inline: bool, vector_type: sql.Identifier, sparse_type: sql.Identifier
+) -> list[sql.Composed]:
+    """A staging table whatever the target, emptied at every commit."""
+    stage = STAGES[inline]
+    statements = [
+        sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (ns text, id text, id_is_int boolean, meta jsonb, "
+            "sparse {}, dense {}) ON COMMIT DELETE ROWS"
+        ).format(stage, sparse_type, vector_type)
+    ]
+    if inline:
+        statements.append(sql.SQL("ALTER TABLE {} ALTER COLUMN dense SET STORAGE PLAIN").format(stage))
+    return statements
+
+
+def copy_stage(inline: bool) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        STAGES[inline], sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))
+    )
+
+
+def upsert(layout: TableLayout, inline: bool) -> sql.Composed:
+    """Move the staged rows into the table: an existing (namespace, id) is overwritten, never doubled."""
+    assert layout.conflict_key is not None
+    targets: list[tuple[Column, sql.Composable]] = [(layout.id, _stage_id(layout))]
+    if layout.namespace is not None:
+        targets.append((layout.namespace, sql.SQL("s.ns")))
+    if layout.id_flag is not None:
+        targets.append((layout.id_flag, sql.SQL("s.id_is_int")))
+    if layout.dense is not None:
+        targets.append((layout.dense, sql.SQL("s.dense")))
+    if layout.sparse is not None:
+        targets.append((layout.sparse, sql.SQL("s.sparse")))
+    if layout.metadata is not None:
+        meta = sql.SQL("s.meta::json") if layout.metadata.type_name == "json" else sql.SQL("s.meta")
+        targets.append((layout.metadata, meta))
+    updated = [c for c, _ in targets if c.name not in layout.conflict_key]
+    action = (
+        sql.SQL("DO UPDATE SET ")
+        + sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(c.ident) for c in updated)
+        if updated
+        else sql.SQL("DO NOTHING")
+    )
+    return sql.SQL(
+        "INSERT INTO {table} ({columns}) SELECT {values} FROM {stage} AS s ON CONFLICT ({key}) {action}"
+    ).format(
+        table=layout.ident,
+        columns=sql.SQL(", ").join(c.ident for c, _ in targets),
+        values=sql.SQL(", ").join(v for _, v in targets),
+        stage=STAGES[inline],
+        key=sql.SQL(", ").join(map(sql.Identifier, layout.conflict_key)),
+        action=action,
+    )
+
+
+def _stage_id(layout: TableLayout) -> sql.Composable:
+    cast = _ID_CASTS.get(layout.id_kind)
+    return sql.SQL("s.id") if cast is None else sql.SQL("CAST(s.id AS {})").format(cast)

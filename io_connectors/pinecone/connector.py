@@ -1,0 +1,393 @@
+"""Pinecone indexes through the official ``pinecone`` SDK (REST, API version 2026-07).
+
+URIs (options and their defaults: ``options``)::
+
+    pinecone://<index>?namespace=<ns>                       Pinecone's cloud
+    pinecone+http://<host>:<port>/<index>?namespace=<ns>    a compatible control plane over HTTP
+
+The API key comes from ``PINECONE_API_KEY`` (or the variable ``api_key_env`` names), or from
+``Client(provider="pinecone", api_key=...)``; it never appears in ``repr``, logs or errors.
+
+Reading: ``plan`` walks each namespace's ids with the list API (ids only, pages of up to 100)
+and cuts them into splits of ``split_size`` ids; a split's positions are the offsets of its ids.
+A split's key holds the ids themselves while the plan's ``plan_id_bytes`` budget lasts, and past
+it only the page token its ids start at and its number of pages (the reader lists those pages
+again), so splits stay small however large the index. A reader fetches its ids in batches (at
+most 1,000 ids and ``fetch_url_bytes`` of query string: fetch ids travel in the URL), claiming
+every id's position before its batch is fetched, with up to ``read_concurrency`` fetches in
+flight. Reads assume the source is not written meanwhile (list order is position order).
+Pod-based indexes have no list API: reading one fails with a ``ConfigError`` that says so.
+
+Writing: a write call takes up to 1,000 vectors of any size (``max_batch_bytes`` is None).
+Records pass the metadata rule (``metadata``, counted) and the checks
+(``checks``: refused records are named before anything is sent), are encoded once,
+measured exactly and packed into requests of at most 1,000 vectors and 2 MB (``wire``),
+sent ``write_concurrency`` at a time. The SDK's own retries are switched off: 429 (after its
+Retry-After), 5xx, 408, lost connections and timeouts are retried by the connector and counted
+in the ``retries`` metric. Refusals become ``RecordRejected`` (named) or ``PermanentError``;
+credentials and missing indexes ``ConfigError`` (``errors``). Integer ids are written
+as decimal strings (the pipeline converts and counts them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from pinecone import ConflictError, NotFoundError, Pinecone, PineconeError, RetryConfig
+
+from io_connectors.core.contract import (
+    Capabilities,
+    Connector,
+    ConnectorSpec,
+    IndexInfo,
+    Location,
+    Split,
+    Tracker,
+    normalize_metric,
+)
+from io_connectors.core.errors import ConfigError, PermanentError, RecordRejected
+from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.core.retry import with_retries
+from io_connectors.pinecone.checks import id_problem, index_refusals, vector_refusals
+from io_connectors.pinecone.errors import translate
+from io_connectors.pinecone.flight import InFlight
+from io_connectors.pinecone.index import (
+    MAX_DIMENSION,
+    METRICS,
+    IndexHandle,
+    namespace_from_wire,
+    open_handle,
+    pod_refusal,
+    schema_for,
+)
+from io_connectors.pinecone.metadata import MetadataRefused, as_stored, convert_all, count_changes
+from io_connectors.pinecone.options import PineconeOptions, parse_uri
+from io_connectors.pinecone.splits import PageRange, claimed
+from io_connectors.pinecone.wire import (
+    MAX_DELETE_IDS,
+    MAX_FETCH_IDS,
+    batch_from_fetch,
+    id_batches,
+    pack_requests,
+    upsert_rows,
+)
+
+T = TypeVar("T")
+
+
+class PineconeConnector(Connector):
+    provider = "pinecone"
+    capabilities = Capabilities(
+        max_batch_count=1000,
+        # No byte limit on a write call: write measures its requests and cuts them to 2 MB
+        # itself, and a 1,000-vector call of wide vectors becomes several requests in flight.
+        max_batch_bytes=None,
+        max_dimension=MAX_DIMENSION,
+        max_id_length=512,
+        ascii_ids_only=True,
+        int_ids=False,
+        sparse=True,
+        metrics=METRICS,
+        namespaces="native",
+        default_chunk_size=1000,
+        request_bytes_per_value=12.6,  # measured: compact floats of unit-norm embeddings
+    )
+
+    def __init__(self, spec: ConnectorSpec) -> None:
+        super().__init__(spec)
+        self.options = PineconeOptions.parse(spec.options)
+        self._api_key = ""
+        self._client: Pinecone | None = None
+        self._handles: dict[str, IndexHandle] = {}
+        self._flight = InFlight(max(self.options.write_concurrency, self.options.read_concurrency))
+
+    @classmethod
+    def parse_uri(cls, uri: str) -> Location:
+        return parse_uri(uri)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def open(self) -> None:
+        if self._client is not None:
+            return
+        env = self.options.api_key_env
+        self._api_key = str(self.spec.options.get("api_key") or os.environ.get(env, ""))
+        if not self._api_key:
+            raise ConfigError(f"pinecone: no API key; set the environment variable {env} (or pass api_key=)")
+        try:
+            self._client = Pinecone(
+                api_key=self._api_key,
+                host=self.options.host,
+                timeout=self.options.timeout,
+                retry_config=RetryConfig(max_retries=0),  # the connector retries, counted
+            )
+        except PineconeError as exc:  # a malformed key or host
+            raise ConfigError(self.redact(f"pinecone: cannot set up the client: {exc}")) from None
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.data.close()
+        self._handles.clear()
+        self._flight.close()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def client(self) -> Pinecone:
+        self.open()
+        assert self._client is not None
+        return self._client
+
+    # -- calls: errors translated and redacted, transient ones retried ----------------------
+    def redact(self, text: str) -> str:
+        if len(self._api_key) >= 3:
+            text = text.replace(self._api_key, "***")
+        return self.spec.redact(text)
+
+    def _guard(
+        self, call: Callable[[], T], what: str, index: str | None = None, ids: Sequence[str] = ()
+    ) -> T:
+        try:
+            return call()
+        except Exception as exc:
+            error = translate(exc, what, index, ids, self.redact)
+            if error is None:
+                raise
+            raise error from None
+
+    def _retrying(self, call: Callable[[], T], what: str, index: str | None = None) -> T:
+        return with_retries(lambda: self._guard(call, what, index), f"pinecone {what}")
+
+    # -- indexes ---------------------------------------------------------------------------
+    def list_indexes(self) -> list[str]:
+        return sorted(self._retrying(lambda: self.client.list_indexes().names(), "list indexes"))
+
+    def _handle(self, index: str, fresh: bool = False) -> IndexHandle:
+        if fresh or index not in self._handles:
+            model = self._retrying(lambda: self.client.describe_index(index), f"describe {index!r}", index)
+            old = self._handles.pop(index, None)
+            if old is not None:
+                old.data.close()
+            self._handles[index] = open_handle(index, model, self.client)
+        return self._handles[index]
+
+    def describe_index(self, index: str) -> IndexInfo:
+        handle = self._handle(index, fresh=True)
+        counts = self._namespace_counts(handle)
+        details = {"host": handle.data.host, "deployment": "pod" if handle.pod else "serverless"}
+        return IndexInfo(
+            index, handle.dimension, handle.metric, handle.holds_sparse, sum(counts.values()), counts, details
+        )
+
+    def _namespace_counts(self, handle: IndexHandle) -> dict[str, int]:
+        stats = self._retrying(handle.data.describe_index_stats, f"describe stats of {handle.name!r}")
+        return {
+            namespace_from_wire(ns): summary.vector_count
+            for ns, summary in sorted(stats.namespaces.items())
+            if summary.vector_count
+        }
+
+    def create_index(
+        self, name: str, dimension: int | None, metric: str = "cosine", sparse: bool = False
+    ) -> None:
+        """A serverless index shaped like the source: dense (with a sparse field when the source
+        has sparse values, which needs dotproduct) or sparse-only (always dotproduct)."""
+        schema = schema_for(name, dimension, normalize_metric(metric), sparse)
+        if name not in self.list_indexes():
+            deployment = {
+                "deployment_type": "managed",
+                "cloud": self.options.cloud,
+                "region": self.options.region,
+            }
+
+            def create() -> None:
+                try:
+                    self.client.indexes.create(name=name, schema=schema, deployment=deployment)
+                except ConflictError:  # created meanwhile, by a retried request or another worker
+                    pass
+
+            try:
+                self._retrying(create, f"create index {name!r}")
+            except PermanentError as exc:
+                raise ConfigError(f"pinecone: cannot create index {name!r}: {exc}") from None
+        existing = self._handle(name, fresh=True)
+        if existing.dimension != dimension:
+            raise ConfigError(
+                f"pinecone: index {name!r} exists with dimension {existing.dimension}, not {dimension}"
+            )
+
+    def delete_index(self, name: str) -> None:
+        handle = self._handles.pop(name, None)
+        if handle is not None:
+            handle.data.close()
+
+        def delete() -> None:
+            try:
+                self.client.delete_index(name)
+            except NotFoundError:
+                pass
+
+        self._retrying(delete, f"delete index {name!r}")
+
+    # -- reading ---------------------------------------------------------------------------
+    def plan(self, index: str, namespace: str | None, batch_size: int) -> list[Split]:
+        handle = self._handle(index, fresh=True)
+        if handle.pod:
+            raise pod_refusal(index)
+        names = [namespace] if namespace is not None else list(self._namespace_counts(handle))
+        budget = [self.options.plan_id_bytes]
+        return [split for ns in names for split in self._plan_namespace(handle, ns, batch_size, budget)]
+
+    def _plan_namespace(
+        self, handle: IndexHandle, namespace: str, batch_size: int, budget: list[int]
+    ) -> list[Split]:
+        """Walk the namespace's id pages; every ``split_size`` ids make a split. A split carries
+        its ids while ``budget`` (bytes of ids left to carry in this plan) lasts; past it, only the
+        token of its first page, and the reader lists its pages again."""
+        per_split = max(1, self.options.split_size // self.options.list_limit)
+        splits: list[Split] = []
+        token = start = None
+        ids: list[str] = []
+        pages = 0
+        while True:
+            if pages == 0:
+                start = token
+            page, token = self._list_page(handle, namespace, token)
+            ids.extend(page)
+            pages += 1
+            if ids and (pages == per_split or token is None):
+                size = sum(len(i) for i in ids)
+                carried = tuple(ids) if size <= budget[0] else None
+                budget[0] -= size if carried else 0
+                key = PageRange(start, pages, self.options.list_limit, carried)
+                splits.append(Split(handle.name, namespace, 0, len(ids), batch_size, key, len(ids)))
+                ids, pages = [], 0
+            if token is None:
+                return splits
+
+    def _list_page(
+        self, handle: IndexHandle, namespace: str, token: str | None
+    ) -> tuple[list[str], str | None]:
+        page = self._retrying(
+            lambda: handle.data.list_paginated(
+                limit=self.options.list_limit, pagination_token=token, namespace=namespace
+            ),
+            f"list ids of {handle.name!r} namespace {namespace!r}",
+        )
+        following = page.pagination.next if page.pagination is not None else None
+        return [v.id for v in page.vectors if v.id is not None], following
+
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+        handle = self._handle(split.index)
+        restriction = tracker.current_restriction()
+        wanted = self._split_ids(handle, split, restriction.stop)[restriction.start :]
+        groups = id_batches(wanted, min(split.batch_size, MAX_FETCH_IDS), self.options.fetch_url_bytes)
+        fetches = (
+            lambda group=group: self._fetch_group(handle, group, split.namespace)
+            for group in claimed(tracker, restriction.start, groups)
+        )
+        yield from self._flight.run(
+            fetches, f"pinecone fetch from {split.index!r}", self.options.read_concurrency
+        )
+
+    def _split_ids(self, handle: IndexHandle, split: Split, stop: int) -> Sequence[str]:
+        """The ids at positions [0, stop) of a split: carried by it, or listed again."""
+        key: PageRange = split.key
+        if key.ids is not None:
+            return key.ids[:stop]
+        ids: list[str] = []
+        token = key.token
+        for _ in range(min(key.pages, -(-stop // key.page_size))):  # the pages holding [0, stop)
+            page, token = self._list_page(handle, split.namespace, token)
+            ids.extend(page)
+            if token is None:
+                break
+        return ids[:stop]
+
+    def _fetch_group(self, handle: IndexHandle, ids: list[str], namespace: str) -> VectorBatch:
+        found = self._guard(
+            lambda: handle.data.fetch(ids=ids, namespace=namespace).vectors,
+            f"fetch from {handle.name!r} namespace {namespace!r}",
+        )
+        return batch_from_fetch(found, ids, namespace)
+
+    # -- writing ---------------------------------------------------------------------------
+    def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
+        return {**convert_all(batch.metadata)[2], **vector_refusals(batch)}
+
+    def stored_metadata(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The metadata rule applied, and numbers as floats (metadata the rule cannot make fit
+        is refused, never stored: returned as it is)."""
+        try:
+            return as_stored(metadata)
+        except MetadataRefused:
+            return metadata
+
+    def write(self, index: str, batch: VectorBatch) -> None:
+        if not len(batch):
+            return
+        handle = self._handle(index)
+        metadata, changed, refused = convert_all(batch.metadata)
+        refused.update(vector_refusals(batch))
+        refused.update(index_refusals(batch, index, handle.dimension, handle.metric))
+        if refused:
+            raise RecordRejected({batch.ids[row]: why for row, why in sorted(refused.items())})
+        ids = [str(i) for i in batch.ids]
+        requests = pack_requests(upsert_rows(ids, batch, metadata, self.options.compact_floats))
+        sends = (lambda rows=rows: self._upsert(handle, rows, batch.namespace) for rows in requests)
+        what = f"pinecone upsert into {index!r}"
+        refusals = [r for r in self._flight.run(sends, what, self.options.write_concurrency) if r]
+        if refusals:
+            if not all(isinstance(r, RecordRejected) for r in refusals):
+                raise refusals[0]
+            original = dict(zip(ids, batch.ids))
+            raise RecordRejected({original[i]: why for r in refusals for i, why in r.reasons.items()})
+        count_changes(changed)
+
+    def _upsert(
+        self, handle: IndexHandle, rows: list[dict[str, Any]], namespace: str
+    ) -> PermanentError | None:
+        """One upsert request. A refusal is returned, to be merged with the other requests' ones;
+        a transient failure is raised, to be retried."""
+        try:
+            self._guard(
+                lambda: handle.data.upsert(vectors=rows, namespace=namespace),
+                f"upsert into {handle.name!r} namespace {namespace!r}",
+                ids=[row["id"] for row in rows],
+            )
+        except PermanentError as exc:
+            return exc
+        return None
+
+    # -- point access ------------------------------------------------------------------------
+    def fetch(self, index: str, ids: Sequence[IdValue], namespace: str = "") -> VectorBatch:
+        """Ids Pinecone cannot hold (non-ASCII, empty, too long) are not asked for: not found."""
+        handle = self._handle(index)
+        wanted = [i for i in (str(v) for v in ids) if id_problem(i) is None]
+        groups = id_batches(wanted, MAX_FETCH_IDS, self.options.fetch_url_bytes)
+        fetches = (lambda g=group: self._fetch_group(handle, g, namespace) for group in groups)
+        batches = [
+            b for b in self._flight.run(fetches, "pinecone fetch", self.options.read_concurrency) if len(b)
+        ]
+        return VectorBatch.concat(batches) if batches else VectorBatch([], namespace=namespace)
+
+    def delete(
+        self, index: str, ids: Sequence[IdValue] | None, namespace: str = "", delete_all: bool = False
+    ) -> None:
+        handle = self._handle(index)
+
+        def delete(**selector: Any) -> None:
+            try:
+                handle.data.delete(namespace=namespace, **selector)
+            except NotFoundError:  # no such namespace: nothing to delete
+                pass
+
+        what = f"delete from {index!r} namespace {namespace!r}"
+        if delete_all:
+            self._retrying(lambda: delete(delete_all=True), what)
+            return
+        wanted = [i for i in (str(v) for v in ids or ()) if id_problem(i) is None]
+        for lo in range(0, len(wanted), MAX_DELETE_IDS):
+            self._retrying(lambda chunk=wanted[lo : lo + MAX_DELETE_IDS]: delete(ids=chunk), what)

@@ -1,0 +1,5 @@
+"""The Qdrant provider: `QdrantConnector` and the modules it is made of."""
+
+from io_connectors.qdrant.connector import QdrantConnector
+
+__all__ = ["QdrantConnector"]
