@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 import tempfile
 import threading
@@ -23,19 +22,18 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from io_connectors.beam.read import ReadVectors
 from io_connectors.beam.write import WriteVectors
 from io_connectors.core.client import Client
-from io_connectors.core.contract import IndexInfo, Split
+from io_connectors.core.contract import IndexInfo
 from io_connectors.core.errors import ConfigError, IntegrityError
-from io_connectors.core.failures import FAILED_TAG, FailedRecords
+from io_connectors.core.failures import FailedRecords
+from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
 from pipelines.runner import RunConfig, choose_runner, job_counters
+from pipelines.transforms import MigrateVectors
 from pipelines.verify import VerificationResult, verify_contents, verify_counts
-from transforms import MapIdsForTarget, NamespaceMap, Rechunk, RemapNamespaces, Validate
 
 LOG = logging.getLogger(__name__)
-DEFAULT_BATCH_SIZE = 1000
 REMOTE_POLL_SECONDS = 5.0
 
 
@@ -101,35 +99,6 @@ class MigrationResult:
         }
 
 
-@dataclass
-class MigrationPlan:
-    """A migration before it runs: what is read, where it goes, in how many pieces."""
-
-    source: IndexInfo
-    target_index: str
-    target: IndexInfo | None  # None: the migration creates it to match the source
-    mapping: NamespaceMap
-    namespaces: dict[str, str]  # source namespace -> target namespace
-    total: int
-    splits: list[Split]
-    batch_size: int
-    chunk_size: int
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "source": self.source.as_dict(),
-            "target_index": self.target_index,
-            "target": None if self.target is None else self.target.as_dict(),
-            "creates_target": self.target is None,
-            "namespaces": self.namespaces,
-            "vectors": self.total,
-            "splits": len(self.splits),
-            "batch_size": self.batch_size,
-            "chunk_size": self.chunk_size,
-            "upserts": math.ceil(self.total / self.chunk_size) if self.chunk_size else 0,
-        }
-
-
 class Migration:
     """Copies vectors from ``source`` to ``target`` as a Beam pipeline.
 
@@ -187,41 +156,31 @@ class Migration:
             chunk_size,
             namespace_map,
         )
-        target_info = plan.target or self._create_target(target_index, plan.source, create_target)
-        caps = self.target.connector.capabilities
-        mapping, chunk, total, splits = plan.mapping, plan.chunk_size, plan.total, plan.splits
         failures_dir: str | None = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
         LOG.info(
             "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
-            total,
-            len(splits),
+            plan.total,
+            len(plan.splits),
             self.source.provider,
             source_index,
             self.target.provider,
             target_index,
-            chunk,
+            plan.chunk_size,
         )
-        state = ProgressState(total=total, chunk_size=chunk)
+        state = ProgressState(
+            total=plan.total, chunk_size=plan.chunk_size, namespace_totals=plan.namespace_totals()
+        )
         with ProgressListener(state, on_progress) as listener:
             pipeline = beam.Pipeline(runner=runner.runner, options=runner.options)
-            read = (
-                pipeline
-                | "PlanSplits" >> beam.Create(splits, reshuffle=False)
-                | "SpreadSplits" >> beam.Reshuffle()
-                | "Read" >> ReadVectors(self.source.spec)
+            migrated = pipeline | "Migrate" >> MigrateVectors(
+                self.source,
+                self.target,
+                create_target=create_target,
+                plan=plan,
+                progress=listener.sink() if runner.is_local else None,
             )
-            valid = read.batches | "Validate" >> Validate(caps, target_info.dimension)
-            written = (
-                valid.valid
-                | "RemapNamespaces" >> RemapNamespaces(mapping)
-                | "MapIds" >> MapIdsForTarget(caps.int_ids)
-                | "Rechunk" >> Rechunk(chunk, caps.max_batch_bytes, caps.request_bytes_per_value)
-                | "Upsert"
-                >> WriteVectors(self.target.spec, target_index, listener.sink() if runner.is_local else None)
-            )
-            failed = (read[FAILED_TAG], valid[FAILED_TAG], written[FAILED_TAG]) | "Failures" >> beam.Flatten()
             _ = (
-                failed
+                migrated.failed
                 | "FailureJson" >> beam.Map(lambda f: json.dumps(f.as_dict(), default=str))
                 | "WriteFailures"
                 >> beam.io.WriteToText(FileSystems.join(failures_dir, "failures"), file_name_suffix=".jsonl")
@@ -229,7 +188,7 @@ class Migration:
             if dead_letter is not None:
                 self._prepare_dead_letter(dead_letter, dead_letter_index, plan.source)
                 _ = (
-                    failed
+                    migrated.failed
                     | "FailedRecords" >> beam.FlatMap(lambda f: [f.batch] if f.batch is not None else [])
                     | "DeadLetter"
                     >> WriteVectors(dead_letter.spec, dead_letter_index, counter_prefix="dead_letter_")
@@ -248,7 +207,7 @@ class Migration:
             errors=errors,
             failed_count=sum(e.count for e in errors),
             read_count=counters.get("vectors_read", 0),
-            source_count=total,
+            source_count=plan.total,
             duration_seconds=time.monotonic() - started,
             metrics=counters,
             failures_path=failures_dir,
@@ -277,41 +236,17 @@ class Migration:
         namespace_map: Mapping[str, str] | None = None,
     ) -> MigrationPlan:
         """What ``migrate`` with these arguments would do, changing nothing on either side."""
-        if batch_size < 1:
-            raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
-        source_info = self.source.index_info(source_index)
-        mapping = _namespace_mapping(source_namespace, target_namespace, namespace_map)
-        if source_namespace is None:
-            mapping.check_against(source_info.namespaces)
-        connector = self.target.connector
-        target_info = None
-        if target_index in connector.list_indexes():
-            target_info = connector.describe_index(target_index)
-            dimension = source_info.dimension
-            if dimension is not None and target_info.dimension not in (None, dimension):
-                raise ConfigError(
-                    f"target index {target_index!r} has dimension {target_info.dimension}, the source "
-                    f"{source_index!r} has {source_info.dimension}"
-                )
-        caps = connector.capabilities
-        read_namespaces = [source_namespace] if source_namespace is not None else list(source_info.namespaces)
-        return MigrationPlan(
-            source=source_info,
-            target_index=target_index,
-            target=target_info,
-            mapping=mapping,
-            namespaces={ns: mapping(ns) for ns in read_namespaces},
-            total=self.source.connector.count(source_index, source_namespace),
-            splits=self.source.connector.plan(source_index, source_namespace, batch_size),
-            batch_size=batch_size,
-            chunk_size=int(min(chunk_size or caps.default_chunk_size, caps.max_batch_count or math.inf)),
+        return plan_migration(
+            self.source,
+            self.target,
+            source_index,
+            target_index,
+            source_namespace,
+            target_namespace,
+            batch_size,
+            chunk_size,
+            namespace_map,
         )
-
-    def _create_target(self, index: str, source: IndexInfo, create: bool) -> IndexInfo:
-        if not create:
-            raise ConfigError(f"target index {index!r} does not exist (and create_target is off)")
-        self.target.connector.create_index(index, source.dimension, source.metric, source.sparse)
-        return self.target.connector.describe_index(index)
 
     def _prepare_dead_letter(self, client: Client, index: str, source: IndexInfo) -> None:
         if index not in client.connector.list_indexes():
@@ -393,23 +328,6 @@ class Migration:
             batch_size,
             max_examples,
         )
-
-
-def _namespace_mapping(
-    source_namespace: str | None, target_namespace: str | None, namespace_map: Mapping[str, str] | None
-) -> NamespaceMap:
-    if namespace_map and (source_namespace is not None or target_namespace is not None):
-        raise ConfigError("give either source/target namespaces or a namespace map, not both")
-    if namespace_map:
-        return NamespaceMap(dict(namespace_map))
-    if target_namespace is not None and source_namespace is None:
-        raise ConfigError(
-            "target_namespace without source_namespace would merge every namespace into one, where "
-            "equal ids overwrite each other; name the source_namespace, or use namespace_map"
-        )
-    if source_namespace is not None and target_namespace is not None:
-        return NamespaceMap({source_namespace: target_namespace})
-    return NamespaceMap()
 
 
 def _final_progress(

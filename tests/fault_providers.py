@@ -6,7 +6,9 @@ Registered as extra providers so the real pipeline reaches them through the regi
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
+from io_connectors.core.contract import Split, Tracker
 from io_connectors.core.errors import PermanentError, RecordRejected, TransientError
 from io_connectors.core.records import VectorBatch
 from io_connectors.core.registry import register_provider
@@ -59,10 +61,20 @@ class RecordingMemoryConnector(MemoryConnector):
         super().write(index, batch)
 
 
+class UnreadableMemoryConnector(MemoryConnector):
+    """Fails to read the namespace named in ``unreadable_namespace``, like a lost file."""
+
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+        if split.namespace == self.spec.options.get("unreadable_namespace"):
+            raise OSError("I/O error: the data of this namespace is gone")
+        yield from super().read(split, tracker)
+
+
 for _name, _cls in {
     "rejecting-memory": "RejectingMemoryConnector",
     "poison-memory": "PoisonMemoryConnector",
     "flaky-memory": "FlakyMemoryConnector",
     "recording-memory": "RecordingMemoryConnector",
+    "unreadable-memory": "UnreadableMemoryConnector",
 }.items():
     register_provider(_name, f"tests.fault_providers:{_cls}")

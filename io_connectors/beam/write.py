@@ -30,7 +30,7 @@ class ProgressSink(Protocol):
 
     def open(self) -> None: ...
 
-    def report(self, written: int, failed: int) -> None: ...
+    def report(self, namespace: str, written: int, failed: int) -> None: ...
 
     def close(self) -> None: ...
 
@@ -95,7 +95,7 @@ class WriteBatchesFn(beam.DoFn):
             self._written.inc(len(batch))
             self._batches.inc()
             if self._progress is not None:
-                self._progress.report(len(batch), 0)
+                self._progress.report(batch.namespace, len(batch), 0)
             yield batch.namespace, len(batch)
 
     def _bisect_or_fail(self, batch: VectorBatch, exc: Exception) -> Iterator[Any]:
@@ -109,7 +109,7 @@ class WriteBatchesFn(beam.DoFn):
     def _dead_letter(self, batch: VectorBatch, exc: Exception) -> beam.pvalue.TaggedOutput:
         self._failed.inc(len(batch))
         if self._progress is not None:
-            self._progress.report(0, len(batch))
+            self._progress.report(batch.namespace, 0, len(batch))
         message = self._spec.redact(str(exc))
         return beam.pvalue.TaggedOutput(
             FAILED_TAG,
