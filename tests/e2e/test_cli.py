@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,6 +37,15 @@ class Terminal(io.StringIO):
     def write(self, text: str) -> int:
         self.write_times.append(time.monotonic())
         return super().write(text)
+
+
+ANSI_CODE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def overall_percentages(screen: str) -> list[int]:
+    """The overall bar's percentage in every frame the live progress display drew."""
+    lines = ANSI_CODE.sub("", screen).replace("\r", "\n").splitlines()
+    return [int(m.group(1)) for line in lines if (m := re.match(r"migrating .*?(\d+)%", line))]
 
 
 def big_batch(n: int, dim: int, namespace: str, seed: int) -> VectorBatch:
@@ -68,9 +84,8 @@ def test_100k_vectors_memory_to_parquet_to_memory_through_the_cli(tmp_path, monk
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["migrated_count"] == 100_000 and summary["errors"] == []
-    reports = [part for part in terminal.getvalue().split("\r") if "%" in part]
-    percentages = [float(r.split("]")[1].split("%")[0]) for r in reports]
-    assert len(reports) >= 20 and percentages == sorted(percentages) and percentages[-1] == 100.0
+    percentages = overall_percentages(terminal.getvalue())
+    assert len(percentages) >= 20 and percentages == sorted(percentages) and percentages[-1] == 100
     assert terminal.write_times[0] - started < 0.8 * (finished - started), (
         "progress must arrive while running"
     )
@@ -214,3 +229,99 @@ def test_the_default_namespace_named_explicitly_is_one_namespace_for_verify_too(
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "Migrated 30 vectors" in out and "Verification: verified (source 30, target 30)" in out
+
+
+def test_an_unknown_option_stops_the_run_and_names_the_closest_one(tmp_path, capsys) -> None:
+    endpoints = ["--source", f"parquet://{tmp_path}/a", "--target", f"parquet://{tmp_path}/b"]
+    code = cli.main(["migrate", *endpoints, "--chunk-szie", "10"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--chunk-szie" in err and "did you mean --chunk-size?" in err
+    assert not (tmp_path / "b").exists(), "nothing may run with a mistyped option"
+
+
+def test_beam_options_still_pass_through(tmp_path, capsys) -> None:
+    source = Client(provider="parquet", path=str(tmp_path))
+    source.upsert(index="a", vectors=make_vectors(50))
+    endpoints = ["--source", f"parquet://{tmp_path}/a", "--target", f"parquet://{tmp_path}/b"]
+    code = cli.main(["migrate", *endpoints, "--direct_running_mode=in_memory", "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["migrated_count"] == 50
+
+
+def make_vectors(n: int, dim: int = 16) -> VectorBatch:
+    rng = np.random.default_rng(n)
+    return VectorBatch(
+        [f"v{i}" for i in range(n)], rng.standard_normal((n, dim), dtype=np.float32), None, None, ""
+    )
+
+
+def run_in_terminal(args: list[str], timeout: float = 120.0) -> tuple[int, str]:
+    """Run the CLI in a pseudo-terminal (stdout and stderr are the terminal), as a user would."""
+    main_pid, fd = pty.fork()
+    if main_pid == 0:  # the child: become the CLI
+        os.environ.update({"TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"})
+        os.execv(VECTOR_MIGRATE, [VECTOR_MIGRATE, *args])
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1.0)
+        if not ready:
+            continue
+        try:
+            data = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    _, status = os.waitpid(main_pid, 0)
+    return os.waitstatus_to_exitcode(status), b"".join(chunks).decode(errors="replace")
+
+
+VECTOR_MIGRATE = str(Path(sys.executable).with_name("vector-migrate"))
+
+
+def two_namespace_source(tmp_path: Path) -> str:
+    """25,000 vectors in two namespaces, as Parquet."""
+    source = Client(provider="parquet", path=str(tmp_path))
+    for namespace, lo in (("alpha", 0), ("beta", 12_500)):
+        batch = make_vectors(12_500, dim=8)
+        ids = [f"v{i}" for i in range(lo, lo + 12_500)]
+        source.upsert(index="src", vectors=VectorBatch(ids, batch.values, None, None, namespace))
+    return f"parquet://{tmp_path}/src"
+
+
+def test_a_terminal_shows_the_live_bar_with_rate_and_eta_and_no_log_lines(tmp_path) -> None:
+    source = two_namespace_source(tmp_path)
+    code, screen = run_in_terminal(["migrate", "--source", source, "--target", f"parquet://{tmp_path}/dst"])
+    text = ANSI_CODE.sub("", screen)
+    assert code == 0, text
+    assert "━" in text and "vectors/s" in text and "ETA" in text, text
+    assert overall_percentages(screen)[-1] == 100
+    assert "'alpha'" in text and "'beta'" in text, "one line per namespace"
+    assert "Migrated 25,000 vectors" in text
+    for noise in ("WARNING", "INFO", "migrating 25000 vectors", "Traceback"):
+        assert noise not in text, f"{noise!r} was printed over the progress display"
+
+    code, verbose = run_in_terminal(
+        ["-v", "migrate", "--source", source, "--target", f"parquet://{tmp_path}/d2"]
+    )
+    assert code == 0 and "INFO pipelines.migration: migrating 25000 vectors" in verbose, "-v shows the log"
+
+
+def test_off_a_terminal_progress_is_printed_as_periodic_lines(tmp_path) -> None:
+    done = subprocess.run(
+        [
+            *(VECTOR_MIGRATE, "migrate", "--source", two_namespace_source(tmp_path)),
+            *("--target", f"parquet://{tmp_path}/out", "--progress-interval", "0", "--chunk-size", "1000"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("progress: ")]
+    assert len(lines) >= 5, done.stderr
+    assert lines[-1].startswith("progress: 100.0% 25,000/25,000 vectors")
+    assert "'alpha' 12,500/12,500" in lines[-1] and "'beta' 12,500/12,500" in lines[-1]
+    assert "\x1b[" not in done.stderr, "no terminal control codes in logs"
