@@ -16,8 +16,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Mapping
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
