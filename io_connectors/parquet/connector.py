@@ -39,7 +39,7 @@ from io_connectors.core.contract import (
     Tracker,
     normalize_metric,
 )
-from io_connectors.core.errors import ConfigError
+from io_connectors.core.errors import ConfigError, IndexNotFound
 from io_connectors.core.fields import FieldMapping
 from io_connectors.core.records import IdValue, VectorBatch
 from io_connectors.parquet.columns import ColumnPlan
@@ -65,6 +65,7 @@ class ParquetConnector(Connector):
         super().__init__(spec)
         self._id_keys: dict[str, tuple[tuple[int, int], pa.Array]] = {}
         self._datasets: dict[str, Dataset] = {}  # read-side cache, per worker
+        self._checked_writable: set[str] = set()  # indexes known to be in our layout
         try:
             root = str(spec.options["path"])
         except KeyError:
@@ -107,14 +108,17 @@ class ParquetConnector(Connector):
             raise ConfigError(f"parquet: {index!r} is not a valid index (folder) name to write")
         return index
 
-    def _writable(self, index: str) -> Dataset:
+    def _writable(self, index: str) -> None:
+        """Refuse writes into foreign datasets; checked once per index and connector."""
+        if index in self._checked_writable:
+            return
         dataset = self._dataset(index)
         if not dataset.writable:
             raise ConfigError(
                 f"parquet: {dataset.url} is a {dataset.layout} dataset, read-only here; "
                 "write to a new index folder instead"
             )
-        return dataset
+        self._checked_writable.add(index)
 
     def list_indexes(self) -> list[str]:
         return list_datasets(self.storage)
@@ -204,11 +208,29 @@ class ParquetConnector(Connector):
                 found = existing.get("dimension")
                 raise ConfigError(f"parquet: index {name!r} exists with dimension {found}, not {dimension}")
             return
+        if self.storage.is_dir(folder):
+            self._refuse_foreign(name)
         description = {"format": FORMAT, "dimension": dimension, "metric": metric, "sparse": sparse}
         self.storage.write_bytes(f"{folder}/{INDEX_FILE}", json.dumps(description, indent=2).encode())
 
+    def _refuse_foreign(self, name: str) -> None:
+        """An existing folder of foreign data never becomes one of our indexes by accident."""
+        try:
+            dataset = self._dataset(name)
+        except IndexNotFound:
+            return  # an empty folder
+        raise ConfigError(
+            f"parquet: {dataset.url} holds a {dataset.layout} dataset, read-only here; "
+            "write to a new index folder instead"
+        )
+
     def delete_index(self, name: str) -> None:
-        self.storage.delete_dir(self._index_dir(name))
+        """Deletes our own indexes only: a folder of foreign data is refused, never removed."""
+        folder = self._index_dir(name)
+        if not self.storage.is_file(folder, INDEX_FILE):
+            self._refuse_foreign(name)
+        self._checked_writable.discard(name)
+        self.storage.delete_dir(folder)
 
     # -- reading ---------------------------------------------------------------------------
     def plan(self, index: str, namespace: str | None, batch_size: int) -> list[Split]:

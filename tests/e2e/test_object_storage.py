@@ -31,7 +31,7 @@ def _read_all(client: Client, index: str) -> dict:
     return by_id(b for split in connector.plan(index, None, 500) for b in read_split(connector, split))
 
 
-def _filled_memory(n: int = 1200) -> Client:
+def _filled_memory(n: int = 600) -> Client:
     source = Client(provider="memory")
     source.create_index("idx", 16, "dotproduct", sparse=True)
     for namespace, kinds in (("", ("str", "int")), ("tenant-a", ("unicode", "uuid"))):
@@ -43,24 +43,24 @@ def _filled_memory(n: int = 1200) -> Client:
 def test_memory_to_s3_parquet_and_back_is_exact(s3_server: S3Server, s3_bucket: str) -> None:
     source = _filled_memory()
     on_s3 = _s3_parquet(s3_server, s3_bucket)
-    out = Migration(source, on_s3).migrate(source_index="idx", target_index="idx", chunk_size=250)
-    assert (out.migrated_count, out.errors) == (1200, [])
+    out = Migration(source, on_s3).migrate(source_index="idx", target_index="idx", chunk_size=100)
+    assert (out.migrated_count, out.errors) == (600, [])
     keys = s3_server.keys(s3_bucket, "exports/idx/")
     assert "exports/idx/_index.json" in keys
     assert {k.split("/")[2] for k in keys} == {"_index.json", "__default__", "tenant-a"}
     assert all(k.endswith(".parquet") for k in keys if k != "exports/idx/_index.json")
-    assert on_s3.describe_index("idx")["namespaces"] == {"": 600, "tenant-a": 600}
+    assert on_s3.describe_index("idx")["namespaces"] == {"": 300, "tenant-a": 300}
 
     back = Client(provider="memory")
     again = Migration(on_s3, back).migrate(source_index="idx", target_index="idx")
-    assert (again.migrated_count, again.errors) == (1200, [])
+    assert (again.migrated_count, again.errors) == (600, [])
     assert _read_all(back, "idx") == _read_all(source, "idx")
     assert Migration(source, on_s3).verify(source_index="idx", target_index="idx", deep=True).match
     assert Migration(source, back).verify(source_index="idx", target_index="idx", deep=True).match
 
     existing = next(k[1] for k in _read_all(source, "idx") if k[0] == "")
     on_s3.upsert(index="idx", vectors=[{"id": existing, "values": [1.0] * 16}])  # replaces, adds nothing
-    assert on_s3.describe_index("idx")["count"] == 1200
+    assert on_s3.describe_index("idx")["count"] == 600
     assert on_s3.fetch(index="idx", ids=[existing])[existing]["values"] == [1.0] * 16
 
 
