@@ -129,9 +129,11 @@ class ColumnPlan:
 
     def _metadata(self, table: pa.Table | pa.RecordBatch) -> pa.Array:
         extra = list(self.metadata_columns) + ([self.text] if self.text else [])
+        if not extra:  # our layout and Pinecone's: the JSON column as it is, no row touched
+            if self.metadata_json is None:
+                return pa.nulls(table.num_rows, pa.string())
+            return pc.cast(table.column(self.metadata_json), pa.string())
         base = table.column(self.metadata_json).to_pylist() if self.metadata_json else [None] * table.num_rows
-        if not extra:
-            return pa.array(base, type=pa.string())
         keyed = [
             (DOCUMENT_KEY if name == self.text else name, table.column(name).to_pylist()) for name in extra
         ]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyarrow as pa
@@ -251,7 +252,7 @@ class ParquetConnector(Connector):
                             )
                         )
                     continue
-                for value, count in self._counts(Dataset(index, dataset.layout, {"": (path,)}, dataset.url)):
+                for value, count in self._counts(replace(dataset, files={"": (path,)})):
                     if namespace is None or namespace == value:
                         splits.append(Split(index, value, 0, meta.num_row_groups, batch_size, path, count))
         return splits

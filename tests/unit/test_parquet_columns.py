@@ -126,3 +126,24 @@ def test_globs_folders_and_missing_things(tmp_path: Path) -> None:
         client.delete_index("2024")
     assert (tmp_path / "2024" / "01" / "part-0.parquet").is_file()
     assert not (tmp_path / "2024" / "_index.json").exists()
+
+
+def test_a_namespace_column_splits_rows_into_namespaces(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "doc": ["a", "b", "c", "d"],
+            "emb": pa.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]], pa.list_(pa.float32())),
+            "tenant": ["t1", "t2", None, "t1"],
+            "title": ["A", "B", "C", "D"],
+        }
+    )
+    pq.write_table(table, tmp_path / "mixed.parquet", row_group_size=2)
+    client = Client(
+        provider="parquet", path=str(tmp_path), id_field="doc", vector_field="emb", namespace_field="tenant"
+    )
+    assert client.describe_index("mixed.parquet")["namespaces"] == {"t1": 2, "t2": 1, "": 1}
+    assert client.fetch(index="mixed.parquet", ids=["a", "b", "d"], namespace="t1") == {
+        "a": {"id": "a", "values": [1.0, 0.0], "metadata": {"title": "A"}},
+        "d": {"id": "d", "values": [2.0, 0.0], "metadata": {"title": "D"}},
+    }
+    assert list(client.fetch(index="mixed.parquet", ids=["c"], namespace="")) == ["c"]
