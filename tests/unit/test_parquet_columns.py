@@ -147,3 +147,14 @@ def test_a_namespace_column_splits_rows_into_namespaces(tmp_path: Path) -> None:
         "d": {"id": "d", "values": [2.0, 0.0], "metadata": {"title": "D"}},
     }
     assert list(client.fetch(index="mixed.parquet", ids=["c"], namespace="")) == ["c"]
+
+
+def test_object_storage_roots_keep_their_scheme_in_messages() -> None:
+    from io_connectors.parquet.storage import Storage
+
+    gcs = Storage("gs://bucket/prefix/", {})
+    assert (gcs.scheme, gcs.base, gcs.url("idx")) == ("gs", "bucket/prefix", "gs://bucket/prefix/idx")
+    s3 = Storage("s3://bucket", {"endpoint_url": "http://127.0.0.1:1", "region": "us-east-1"})
+    assert (s3.scheme, s3.url("a", "b.parquet"), s3.is_local) == ("s3", "s3://bucket/a/b.parquet", False)
+    with pytest.raises(ConfigError, match="both access_key and secret_key"):
+        Storage("s3://bucket", {"access_key": "only-half"})
