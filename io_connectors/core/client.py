@@ -15,7 +15,7 @@ from io_connectors.core.batching import chunk_batch, ids_as_strings
 from io_connectors.core.contract import Connector, ConnectorSpec, IndexInfo, Location
 from io_connectors.core.errors import RecordRejected
 from io_connectors.core.records import IdValue, VectorBatch
-from io_connectors.core.registry import make_connector, parse_uri
+from io_connectors.core.registry import connector_class, make_connector, parse_uri
 from io_connectors.core.retry import with_retries
 from io_connectors.core.validation import reject_reasons
 
@@ -28,7 +28,8 @@ class Client:
     """
 
     def __init__(self, provider: str, **options: Any) -> None:
-        self.spec = ConnectorSpec(provider, {k: v for k, v in options.items() if v is not None})
+        given = {k: v for k, v in options.items() if v is not None}
+        self.spec = ConnectorSpec(provider, connector_class(provider).client_options(given))
         self._connector: Connector | None = None
         self._dimensions: dict[str, int | None] = {}  # per index, for validating upserts
         self.location: Location | None = None

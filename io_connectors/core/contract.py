@@ -152,6 +152,12 @@ class Connector(abc.ABC):
     def __init__(self, spec: ConnectorSpec) -> None:
         self.spec = spec
 
+    @classmethod
+    def client_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The options a new ``Client`` keeps in its spec; a provider may fill in defaults that
+        must be fixed once per client (the memory provider names a private store here)."""
+        return dict(options)
+
     # -- lifecycle -------------------------------------------------------------------------
     def open(self) -> None:
         """Create clients and connections; called once per worker (``DoFn.setup``)."""

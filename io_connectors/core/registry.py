@@ -22,7 +22,9 @@ class ProviderEntry:
 
 PROVIDERS: dict[str, ProviderEntry] = {
     "memory": ProviderEntry("io_connectors.memory:MemoryConnector", None, ("memory",)),
-    "parquet": ProviderEntry("io_connectors.parquet:ParquetConnector", None, ("parquet",)),
+    "parquet": ProviderEntry(
+        "io_connectors.parquet:ParquetConnector", None, ("parquet", "parquet+s3", "parquet+gs")
+    ),
     "pgvector": ProviderEntry(
         "io_connectors.pgvector:PgvectorConnector", "pgvector", ("pgvector", "postgresql", "postgres")
     ),

@@ -10,10 +10,13 @@ import re
 from collections.abc import Iterable
 
 MASK = "***"
-SECRET_OPTION_NAMES = frozenset({"api_key", "password", "dsn", "token", "secret"})
+SECRET_OPTION_NAMES = frozenset(
+    {"api_key", "password", "dsn", "token", "secret", "access_key", "secret_key", "session_token"}
+)
 _URI_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
 _QUERY_SECRET = re.compile(
-    r"(?P<key>(?:api[_-]?key|password|token|secret)=)(?P<value>[^&\s]+)", re.IGNORECASE
+    r"(?P<key>(?:api[_-]?key|access[_-]?key|secret[_-]?key|password|token|secret)=)(?P<value>[^&\s]+)",
+    re.IGNORECASE,
 )
 _KEYWORD_PASSWORD = re.compile(r"(?P<key>password\s*=\s*)(?P<value>'[^']*'|\S+)", re.IGNORECASE)
 

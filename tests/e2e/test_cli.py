@@ -325,3 +325,22 @@ def test_off_a_terminal_progress_is_printed_as_periodic_lines(tmp_path) -> None:
     assert lines[-1].startswith("progress: 100.0% 25,000/25,000 vectors")
     assert "'alpha' 12,500/12,500" in lines[-1] and "'beta' 12,500/12,500" in lines[-1]
     assert "\x1b[" not in done.stderr, "no terminal control codes in logs"
+
+
+def test_a_plain_dump_through_the_cli_says_the_metric_was_defaulted(tmp_path, capsys) -> None:
+    from tests.foreign_parquet import plain_dump
+
+    expected = plain_dump(tmp_path / "dump.parquet")
+    uri = f"parquet://{tmp_path}/dump.parquet?vector_field=embedding&text_field=text"
+    assert cli.main(["ls", uri]) == 0
+    listed = capsys.readouterr().out
+    assert "dump.parquet: 150 vectors, dimension 8, cosine" in listed
+    assert "note: metric defaulted to cosine" in listed
+    store = unique_name("cli-dump")
+    target = f"memory://dump?store={store}"
+    assert cli.main(["migrate", "--source", uri, "--target", target, "--dry-run"]) == 0
+    assert "note: metric defaulted to cosine" in capsys.readouterr().out
+    assert cli.main(["migrate", "--source", uri, "--target", target, "--verify"]) == 0
+    copy = Client(provider="memory", store=store).fetch(index="dump", ids=[1, 150])
+    assert copy[1]["metadata"] == expected[("", 1)]["metadata"]
+    assert copy[150]["values"] == expected[("", 150)]["values"].tolist()
