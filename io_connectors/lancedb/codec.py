@@ -3,8 +3,8 @@
 Dense vectors move as one flat float32 buffer reshaped into a matrix (and back into a
 ``fixed_size_list`` column) without copying; ids and metadata are the only per-row Python work.
 Foreign tables' columns become metadata keys; values JSON cannot hold are converted the one
-documented way: dates and times to ISO 8601 text, decimals to their exact decimal text, binary
-values to base64 text.
+documented way: dates and times to ISO 8601 text, durations to seconds, decimals to their exact
+decimal text, binary values to base64 text.
 """
 
 from __future__ import annotations

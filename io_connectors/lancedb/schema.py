@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from io_connectors.core.contract import normalize_metric
 from io_connectors.core.errors import ConfigError
-from io_connectors.core.fields import FieldMapping
+from io_connectors.core.fields import DOCUMENT_KEY, FieldMapping
 
 SCHEMA_KEY = b"vector_migrate"
 LAYOUT_FORMAT = "vector-migrate/lancedb/1"
@@ -174,6 +174,11 @@ def _foreign_layout(table: str, schema: pa.Schema, fields: FieldMapping) -> Layo
         metadata = tuple(n for n in names if n not in taken)
     if fields.text_field is not None and fields.text_field not in names:
         raise ConfigError(f"lancedb: table {table!r} has no text column {fields.text_field!r}")
+    if fields.text_field not in (None, DOCUMENT_KEY) and DOCUMENT_KEY in metadata:
+        raise ConfigError(
+            f"lancedb: table {table!r} has a column {DOCUMENT_KEY!r} and text_field {fields.text_field!r}; "
+            f"both would be the metadata key {DOCUMENT_KEY!r} (leave one out with metadata_fields)"
+        )
     return Layout(
         native=False,
         id_column=id_column,
