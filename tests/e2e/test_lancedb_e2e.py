@@ -172,3 +172,19 @@ def test_planned_reads_see_their_version_and_compaction_keeps_everything(
     connector.finalize_index("frag")
     assert len(connector._table("frag").to_lance().get_fragments()) < fragments
     assert read_all(client, "frag") == now
+
+
+def test_worker_processes_upsert_into_one_table_at_once(tmp_path: Path) -> None:
+    """Worker processes upsert small chunks into one table concurrently (Lance resolves the
+    commit conflicts, or we retry them); the copy is deep-verified against its source."""
+    parquet = Client(provider="parquet", path=str(tmp_path / "parquet"))
+    for seed, namespace in enumerate(("", "n1")):
+        parquet.upsert(index="src", vectors=make_batch(300, namespace, seed=seed))
+    lance = Client(provider="lancedb", uri=str(tmp_path / "lance"))
+    args = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    out = Migration(parquet, lance, pipeline_args=args).migrate(
+        source_index="src", target_index="t", batch_size=30, chunk_size=30
+    )
+    assert (out.migrated_count, out.errors) == (600, [])
+    check = Migration(parquet, lance).verify(source_index="src", target_index="t", deep=True)
+    assert check.match, check.summary()
