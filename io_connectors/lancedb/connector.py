@@ -31,7 +31,6 @@ from io_connectors.core.contract import (
 )
 from io_connectors.core.errors import ConfigError
 from io_connectors.core.records import IdValue, VectorBatch
-from io_connectors.core.secrets import redact
 from io_connectors.lancedb.codec import batch_to_table, rows_to_batch
 from io_connectors.lancedb.errors import call
 from io_connectors.lancedb.options import LanceOptions, parse_lancedb_uri
@@ -40,7 +39,6 @@ from io_connectors.lancedb.schema import MERGE_KEYS, Layout, layout_of, table_sc
 from io_connectors.lancedb.sql import ids_filters, namespace_filter, scoped
 
 LANCEDB_METRICS = ("cosine", "euclidean", "dotproduct")  # LanceDB's cosine, l2 and dot
-SECRET_HINTS = ("key", "secret", "token", "password", "credential")
 
 
 class LanceDBConnector(Connector):
@@ -79,10 +77,7 @@ class LanceDBConnector(Connector):
         return self._db
 
     def _redact(self, text: str) -> str:
-        secrets = [
-            v for k, v in self.options.storage_options.items() if any(h in k.lower() for h in SECRET_HINTS)
-        ]
-        return redact(self.spec.redact(text), [str(s) for s in secrets])
+        return self.spec.redact(text)
 
     def _call(self, operation, what: str, table: str | None = None):
         return call(operation, what, table, self._redact)

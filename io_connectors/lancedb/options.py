@@ -3,7 +3,9 @@
 ``lancedb:///path/to/db/table?namespace=ns`` names a database folder (what ``lancedb.connect``
 opens), a table in it and optionally a namespace. ``lancedb+s3://bucket/prefix/table`` (and
 ``lancedb+gs``, ``lancedb+az``) name a database on an object store; credentials then come from
-the environment or the ``storage_options`` option of the Python API, never from the URI.
+the environment (every worker needs them), never from the URI or the options; the
+``storage_options`` option of the Python API carries other object-store settings (region,
+endpoint) and refuses credential-like keys.
 Field-mapping options (``vector_field``, ``id_field``...) and ``rows_per_split`` may be given as
 URI query parameters.
 """
@@ -23,6 +25,7 @@ OBJECT_STORES = {"lancedb+s3": "s3", "lancedb+gs": "gs", "lancedb+az": "az"}
 SCHEMES = ("lancedb", *OBJECT_STORES)
 QUERY_OPTIONS = (*FIELD_OPTIONS, "rows_per_split")
 DEFAULT_ROWS_PER_SPLIT = 50_000
+SECRET_HINTS = ("key", "secret", "token", "password", "credential", "sas")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,14 @@ class LanceOptions:
         storage = options.get("storage_options") or {}
         if not isinstance(storage, Mapping):
             raise ConfigError("lancedb: storage_options must be a mapping of object-store settings")
+        secret = sorted(k for k in storage if any(h in str(k).lower() for h in SECRET_HINTS))
+        if secret:
+            raise ConfigError(
+                f"lancedb: storage_options {', '.join(secret)} look like credentials; options travel "
+                "with the job and end up in logs: set them as environment variables instead "
+                "(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, GOOGLE_SERVICE_ACCOUNT, "
+                "AZURE_STORAGE_ACCOUNT_KEY...)"
+            )
         return cls(str(uri), rows_per_split, FieldMapping.from_options(options), dict(storage))
 
 
