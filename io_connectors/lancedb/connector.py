@@ -42,6 +42,9 @@ LANCEDB_METRICS = ("cosine", "euclidean", "dotproduct")  # LanceDB's cosine, l2 
 
 
 class LanceDBConnector(Connector):
+    """LanceDB documents no per-write count or byte limit (a write is one local commit), so the
+    capabilities set none; chunks are large because each upsert costs a join and a fragment."""
+
     provider = "lancedb"
     capabilities = Capabilities(metrics=LANCEDB_METRICS, namespaces="emulated", default_chunk_size=10_000)
 
