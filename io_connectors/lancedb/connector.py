@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 import lancedb
@@ -39,6 +40,7 @@ from io_connectors.lancedb.schema import MERGE_KEYS, Layout, layout_of, table_sc
 from io_connectors.lancedb.sql import ids_filters, namespace_filter, scoped
 
 LANCEDB_METRICS = ("cosine", "euclidean", "dotproduct")  # LanceDB's cosine, l2 and dot
+LANCE_DISTANCES = {"cosine": "cosine", "l2": "euclidean", "dot": "dotproduct"}
 
 
 class LanceDBConnector(Connector):
@@ -114,10 +116,23 @@ class LanceDBConnector(Connector):
         ):
             for namespace, rows in per_namespace.items():
                 counts[namespace] = counts.get(namespace, 0) + rows
+        if not layout.metric_declared:
+            layout = self._metric_from_vector_index(table, layout)
         details = {"uri": self._redact(self.options.uri), "version": dataset.version, **layout.details()}
         return IndexInfo(
             index, layout.dimension, layout.metric, layout.sparse, sum(counts.values()), counts, details
         )
+
+    def _metric_from_vector_index(self, table: Any, layout: Layout) -> Layout:
+        """A foreign table's metric, from a vector index on its vector column if it has one."""
+        for index in self._call(table.list_indices, "listing vector indexes", table.name):
+            if list(index.columns) != [layout.vector_column]:
+                continue
+            stats = self._call(lambda n=index.name: table.index_stats(n), "reading an index", table.name)
+            metric = LANCE_DISTANCES.get(str(getattr(stats, "distance_type", None)).lower())
+            if metric is not None:
+                return replace(layout, metric=metric, metric_source=f"vector index {index.name!r}")
+        return layout
 
     def create_index(
         self, name: str, dimension: int | None, metric: str = "cosine", sparse: bool = False

@@ -82,6 +82,7 @@ class Layout:
     sparse_column: str | None = None
     metadata_columns: tuple[str, ...] = ()
     text_column: str | None = None
+    metric_source: str | None = None  # where a foreign table's metric was found, if anywhere
 
     @property
     def columns(self) -> list[str]:
@@ -99,10 +100,12 @@ class Layout:
             "id_column": self.id_column,
             "namespace_column": self.namespace_column,
         }
-        if not self.metric_declared:
+        if self.metric_source is not None:
+            details["metric_source"] = self.metric_source
+        elif not self.metric_declared:
             details["metric_note"] = (
-                "LanceDB stores no metric per table; this table was not created by vector-migrate, "
-                f"so {self.metric!r} is assumed"
+                "LanceDB stores no metric per table; this table was not created by vector-migrate "
+                f"and has no vector index, so {self.metric!r} is assumed"
             )
         return details
 

@@ -161,3 +161,17 @@ def test_quotes_in_ids_and_namespaces_and_repeated_ids(tmp_path) -> None:
     client.delete(index="t", ids=["it's", 7], namespace="o'ns")
     assert set(client.fetch(index="t", ids=odd, namespace="o'ns")) == {"back`tick", 'dq"', "7"}
     assert client.stats(index="t")["namespaces"] == {"o'ns": {"vector_count": 3}}
+
+
+def test_a_foreign_tables_metric_comes_from_its_vector_index(tmp_path) -> None:
+    from lancedb.index import IvfFlat
+
+    rng = np.random.default_rng(0)
+    table = lancedb.connect(tmp_path).create_table(
+        "indexed", data=[{"vector": rng.standard_normal(8).tolist(), "id": i} for i in range(300)]
+    )
+    client = Client(provider="lancedb", uri=str(tmp_path))
+    assert client.describe_index("indexed")["metric"] == "cosine"  # assumed, and said so
+    table.create_index("vector", config=IvfFlat(distance_type="dot", num_partitions=2))
+    info = client.describe_index("indexed")
+    assert (info["metric"], info["details"]["metric_source"]) == ("dotproduct", "vector index 'vector_idx'")
