@@ -36,6 +36,11 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "pinecone": ProviderEntry(
         "io_connectors.pinecone:PineconeConnector", "pinecone", ("pinecone", "pinecone+http")
     ),
+    "lancedb": ProviderEntry(
+        "io_connectors.lancedb:LanceDBConnector",
+        "lancedb",
+        ("lancedb", "lancedb+s3", "lancedb+gs", "lancedb+az"),
+    ),
 }
 
 
