@@ -7,6 +7,8 @@ those same classes and searched.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import psycopg
 import pytest
@@ -182,3 +184,51 @@ def test_llamaindex_round_trip_and_llamaindex_searches_what_we_wrote(
         assert found.ids == expected.ids
         assert [n.get_content() for n in found.nodes] == [n.get_content() for n in expected.nodes]
         assert [n.metadata["i"] for n in found.nodes] == [n.metadata["i"] for n in expected.nodes]
+
+
+def test_qdrant_langchain_layout_opens_in_langchain_qdrant_and_reads_back(
+    postgres_dsn: str, pg_schema: str, langchain_source: dict[str, list[Document]], tmp_path: Path
+) -> None:
+    from langchain_qdrant import QdrantVectorStore
+    from qdrant_client import QdrantClient
+
+    source = Client(provider="pgvector", dsn=postgres_dsn, schema=pg_schema, layout="langchain")
+    for collection in TEXTS:
+        target = Client(provider="qdrant", path=str(tmp_path), layout="langchain")
+        result = Migration(source, target).migrate(
+            source_index="langchain_pg_embedding",
+            target_index=collection,
+            source_namespace=collection,
+            target_namespace="",
+        )
+        assert result.ok and result.migrated_count == len(TEXTS[collection])
+        target.connector.close()  # local mode locks its folder: let LangChain's client open it
+    client = QdrantClient(path=str(tmp_path))
+    try:
+        for collection in TEXTS:
+            before = langchain_store(postgres_dsn, pg_schema, collection)
+            after = QdrantVectorStore(
+                client=client, collection_name=collection, embedding=DeterministicFakeEmbedding(size=DIM)
+            )
+            for query in ("a book about topic 3", "a film about topic 7", "something else"):
+                expected = [(d.page_content, d.metadata) for d in before.similarity_search(query, k=10)]
+                found = after.similarity_search(query, k=10)
+                # langchain-qdrant adds the point id and collection to each result's metadata
+                assert [
+                    (d.page_content, _without(d.metadata, "_id", "_collection_name")) for d in found
+                ] == expected
+            before._engine.dispose()
+    finally:
+        client.close()
+    # and read back through the same layout: every record as LangChain's pgvector store held it
+    target = Client(provider="qdrant", path=str(tmp_path), layout="langchain")
+    copy = Client(provider="memory", store=f"qd-{pg_schema}")
+    assert Migration(target, copy).migrate(source_index="books", target_index="books").ok
+    records = read_all(copy, "books")
+    for i, doc in enumerate(langchain_source["books"]):
+        assert records[("", f"books-{i}")]["metadata"] == {**doc.metadata, DOCUMENT_KEY: doc.page_content}
+    target.connector.close()
+
+
+def _without(mapping: dict, *keys: str) -> dict:
+    return {k: v for k, v in mapping.items() if k not in keys}
