@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from io_connectors.core.errors import ConfigError
+from io_connectors.core.errors import ConfigError, PermanentError
+from io_connectors.core.records import VectorBatch
 
 DOCUMENT_KEY = "text"
 # langchain-qdrant's QdrantVectorStore.CONTENT_KEY / METADATA_KEY (its payload layout)
@@ -158,3 +159,37 @@ class DocumentPayload:
             raise DocumentError(f"the payload holds {clash} both inside and beside its metadata")
         metadata.update(rest)
         return metadata
+
+    def refusals(self, batch: VectorBatch) -> dict[int, str]:
+        """Rows whose metadata this layout cannot hold, with the reason."""
+        reasons: dict[int, str] = {}
+        if self.is_identity:
+            return reasons
+        for row, metadata in enumerate(batch.metadata):
+            try:
+                self.encode(metadata)
+            except DocumentError as exc:
+                reasons[row] = f"layout {self.layout}: {exc}"
+        return reasons
+
+    def encode_batch(self, batch: VectorBatch) -> VectorBatch:
+        """The batch with its metadata as stored (its rows passed ``refusals``)."""
+        if self.is_identity:
+            return batch
+        metadata = [self.encode(m) for m in batch.metadata]
+        return VectorBatch(batch.ids, batch.values, batch.sparse, metadata, batch.namespace)
+
+    def decode_batch(self, batch: VectorBatch, provider: str) -> VectorBatch:
+        """The batch with its stored metadata back as records' metadata; a record whose stored
+        form is ambiguous stops the read with an error naming it."""
+        if self.is_identity:
+            return batch
+        metadata = []
+        for vector_id, stored in zip(batch.ids, batch.metadata):
+            try:
+                metadata.append(self.decode(stored))
+            except DocumentError as exc:
+                raise PermanentError(
+                    f"{provider}: record {vector_id!r} (layout {self.layout}): {exc}"
+                ) from None
+        return VectorBatch(batch.ids, batch.values, batch.sparse, metadata, batch.namespace)

@@ -41,7 +41,6 @@ from io_connectors.core.contract import (
     normalize_metric,
 )
 from io_connectors.core.errors import ConfigError, IndexNotFound, PermanentError, RecordRejected
-from io_connectors.core.fields import DocumentError
 from io_connectors.core.records import IdValue, VectorBatch
 from io_connectors.core.retry import with_retries
 from io_connectors.qdrant.backend import Backend, CollectionShape, VectorNames
@@ -239,7 +238,7 @@ class QdrantConnector(Connector):
         dimension = self._dimension(shape) or 0
         reader = NamespaceReader(self.backend, self._retrying, place)
         for batch in reader.read(split, tracker, names, dimension):
-            yield self._decoded(batch)
+            yield self.settings.payload.decode_batch(batch, "qdrant")
 
     # -- writing ---------------------------------------------------------------------------
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
@@ -248,36 +247,12 @@ class QdrantConnector(Connector):
         )
         reasons = sparse_problems(batch)
         for row, metadata in enumerate(batch.metadata):
-            try:
-                problem = payload_problem(self.settings.payload.encode(metadata), reserved)
-            except DocumentError as exc:
-                problem = f"layout {self.settings.payload.layout}: {exc}"
+            problem = payload_problem(metadata, reserved)
             if problem is not None:
                 reasons.setdefault(row, problem)
+        for row, problem in self.settings.payload.refusals(batch).items():
+            reasons.setdefault(row, problem)
         return reasons
-
-    def _encoded(self, batch: VectorBatch) -> VectorBatch:
-        """The batch with its metadata in the payload layout (rows passed ``reject_reasons``)."""
-        payload = self.settings.payload
-        if payload.is_identity:
-            return batch
-        metadata = [payload.encode(m) for m in batch.metadata]
-        return VectorBatch(batch.ids, batch.values, batch.sparse, metadata, batch.namespace)
-
-    def _decoded(self, batch: VectorBatch) -> VectorBatch:
-        """The batch with its payloads back as metadata; a payload that cannot be is an error."""
-        payload = self.settings.payload
-        if payload.is_identity:
-            return batch
-        metadata = []
-        for vector_id, stored in zip(batch.ids, batch.metadata):
-            try:
-                metadata.append(payload.decode(stored))
-            except DocumentError as exc:
-                raise PermanentError(
-                    f"qdrant: point {vector_id!r} (layout {payload.layout}): {exc}"
-                ) from None
-        return VectorBatch(batch.ids, batch.values, batch.sparse, metadata, batch.namespace)
 
     def write(self, index: str, batch: VectorBatch) -> None:
         if not len(batch):
@@ -324,7 +299,7 @@ class QdrantConnector(Connector):
                 return
             batch = batch.take(keep)
         try:
-            points = to_points(self._encoded(batch), place.id_key, place.field)
+            points = to_points(self.settings.payload.encode_batch(batch), place.id_key, place.field)
             self.backend.upsert(place.collection, names, points)
         except RecordRejected:
             raise
@@ -353,7 +328,7 @@ class QdrantConnector(Connector):
             )
             rows = [r for r, payload in enumerate(points.payloads) if place.holds(payload)]
             found += to_batches(points, rows, namespace, place.field)
-        found = [self._decoded(b) for b in found if len(b)]
+        found = [self.settings.payload.decode_batch(b, "qdrant") for b in found if len(b)]
         return VectorBatch.concat(found) if found else VectorBatch([], namespace=namespace)
 
     def delete(
