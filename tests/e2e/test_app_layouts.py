@@ -7,6 +7,7 @@ those same classes and searched.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,9 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_postgres import PGVector
 
-from io_connectors import Client
+from io_connectors import Client, ConfigError
 from io_connectors.core.fields import DOCUMENT_KEY
-from pipelines import Migration
+from pipelines import Migration, cli
 from tests.conformance.suite import by_id, read_split
 
 DIM = 32
@@ -232,3 +233,74 @@ def test_qdrant_langchain_layout_opens_in_langchain_qdrant_and_reads_back(
 
 def _without(mapping: dict, *keys: str) -> dict:
     return {k: v for k, v in mapping.items() if k not in keys}
+
+
+def test_field_options_name_a_plain_tables_columns(postgres_dsn: str, pg_schema: str) -> None:
+    """A table an application made by hand: the shared field options pick its columns."""
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE TABLE {pg_schema}.chunks (chunk_id text PRIMARY KEY, emb vector, body text, "
+            "source text, page int, tenant text, internal text)"
+        )
+        conn.execute(
+            f"INSERT INTO {pg_schema}.chunks SELECT 'c' || i, ARRAY[i, 1, 2]::real[]::vector, 'body ' || i, "
+            "'file.pdf', i, CASE WHEN i < 3 THEN 'a' ELSE 'b' END, 'secret' FROM generate_series(0, 5) AS i"
+        )
+    source = Client(
+        provider="pgvector",
+        dsn=postgres_dsn,
+        schema=pg_schema,
+        id_field="chunk_id",
+        vector_field="emb",
+        text_field="body",
+        namespace_field="tenant",
+        metadata_fields="source,page",
+    )
+    target = Client(provider="memory", store=f"fields-{pg_schema}")
+    result = Migration(source, target).migrate(source_index="chunks", target_index="chunks")
+    assert result.ok and result.migrated_count == 6
+    records = read_all(target, "chunks")
+    assert records[("a", "c1")]["metadata"] == {"source": "file.pdf", "page": 1, DOCUMENT_KEY: "body 1"}
+    assert records[("b", "c4")]["values"] == pytest.approx([4.0, 1.0, 2.0])
+
+
+def test_a_field_option_contradicting_a_column_option_is_refused(postgres_dsn: str) -> None:
+    with pytest.raises(ConfigError, match="vector_field='a' contradicts vector_column='b'"):
+        _ = Client(provider="pgvector", dsn=postgres_dsn, vector_field="a", vector_column="b").connector
+    with pytest.raises(ConfigError, match="unknown layout 'haystack'"):
+        _ = Client(provider="pgvector", dsn=postgres_dsn, layout="haystack").connector
+    with pytest.raises(ConfigError, match="'id_field' option does not apply"):
+        _ = Client(provider="qdrant", location=":memory:", id_field="x").connector
+
+
+def test_layouts_and_fields_in_uris_through_the_cli(
+    postgres_dsn: str, pg_schema: str, langchain_source: dict[str, list[Document]], tmp_path: Path, capsys
+) -> None:
+    database = postgres_dsn.rsplit("/", 1)[1]
+    base = postgres_dsn.rsplit("/", 1)[0].replace("postgresql://", "pgvector://", 1)
+    langchain_uri = (
+        f"{base}/{database}/langchain_pg_embedding?schema={pg_schema}&layout=langchain&namespace=films"
+    )
+    qdrant_uri = f"qdrant+local://{tmp_path}/films?layout=langchain"
+    # LangChain's Qdrant store has no namespaces: the collection lands in the default one
+    migrate = [
+        "migrate",
+        "--source",
+        langchain_uri,
+        "--target",
+        qdrant_uri,
+        "--target-namespace",
+        "",
+        "--json",
+    ]
+    assert cli.main(migrate) == 0
+    assert json.loads(capsys.readouterr().out)["migrated_count"] == 25
+    llama_uri = f"{base}/{database}/films?schema={pg_schema}&layout=llamaindex"
+    back_uri = f"qdrant+local://{tmp_path}/films?layout=langchain"
+    assert cli.main(["migrate", "--source", back_uri, "--target", llama_uri, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["migrated_count"] == 25
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        row = conn.execute(
+            f"SELECT text, metadata_::jsonb FROM {pg_schema}.data_films WHERE node_id = 'films-4'"
+        ).fetchone()
+    assert row == ("a film about topic 4", {"n": 4, "collection": "films", "tags": ["x", "4"]})
