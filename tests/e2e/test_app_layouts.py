@@ -17,7 +17,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import DeterministicFakeEmbedding
 from langchain_postgres import PGVector
 
-from io_connectors import Client, ConfigError
+from io_connectors import Client, ConfigError, VectorBatch
 from io_connectors.core.fields import DOCUMENT_KEY
 from pipelines import Migration, cli
 from tests.conformance.suite import by_id, read_split
@@ -304,3 +304,24 @@ def test_layouts_and_fields_in_uris_through_the_cli(
             f"SELECT text, metadata_::jsonb FROM {pg_schema}.data_films WHERE node_id = 'films-4'"
         ).fetchone()
     assert row == ("a film about topic 4", {"n": 4, "collection": "films", "tags": ["x", "4"]})
+
+
+def test_pinecone_keeps_the_text_where_langchain_reads_it_or_under_text_field(pinecone_server) -> None:
+    """LangChain's PineconeVectorStore reads a document from metadata key ``text`` (its
+    ``text_key``): where ours travels. ``text_field`` names another key, as an application may."""
+    from pinecone import Pinecone
+
+    from tests.fixtures.pinecone import PINECONE_TEST_KEY
+
+    values = np.random.default_rng(3).standard_normal((3, 8)).astype(np.float32)
+    batch = VectorBatch(["a", "b", "c"], values, None, [{"text": f"doc {i}", "i": i} for i in range(3)])
+    for index, options in (("plain", {}), ("own", {"text_field": "body"})):
+        client = Client(provider="pinecone", api_key=PINECONE_TEST_KEY, host=pinecone_server.url, **options)
+        source = Client(provider="memory", store=f"pc-{index}")
+        source.upsert(index="docs", vectors=batch)
+        assert Migration(source, client).migrate(source_index="docs", target_index=index).ok
+        control = Pinecone(api_key=PINECONE_TEST_KEY, host=pinecone_server.url)
+        raw = control.Index(host=control.describe_index(index).host)
+        stored = raw.fetch(ids=["b"], namespace="").vectors["b"].metadata
+        assert stored == ({"text": "doc 1", "i": 1.0} if not options else {"body": "doc 1", "i": 1.0})
+        assert read_all(client, index)[("", "b")]["metadata"] == {"text": "doc 1", "i": 1.0}
