@@ -339,14 +339,19 @@ def load_layout(conn: Connection, schema: str, table: str, names: ColumnNames, e
     )
 
 
+DIMENSION_SAMPLE = 1_000
+
+
 def _data_dimension(conn: Connection, schema: str, table: str, dense: Column | None) -> int | None:
-    """The dimension of the first row with a dense vector, for a column declared without one."""
+    """For a column declared without a dimension: the most common dimension among the first
+    DIMENSION_SAMPLE rows with a dense vector (an odd first row does not decide it)."""
     if dense is None or dense.typmod > 0:
         return None
     row = conn.execute(
-        sql.SQL("SELECT vector_dims({}) FROM {} WHERE {} IS NOT NULL LIMIT 1").format(
-            dense.ident, sql.Identifier(schema, table), dense.ident
-        )
+        sql.SQL(
+            "SELECT d FROM (SELECT vector_dims({}) AS d FROM {} WHERE {} IS NOT NULL LIMIT {}) AS s "
+            "GROUP BY d ORDER BY count(*) DESC, d LIMIT 1"
+        ).format(dense.ident, sql.Identifier(schema, table), dense.ident, sql.Literal(DIMENSION_SAMPLE))
     ).fetchone()
     return None if row is None else int(row[0])
 

@@ -115,6 +115,10 @@ def test_written_in_langchain_layout_langchain_opens_and_searches(
             source_index="langchain_pg_embedding", target_index="langchain_pg_embedding"
         )
         assert result.ok and result.migrated_count == 65
+        verified = Migration(source, target).verify(
+            source_index="langchain_pg_embedding", target_index="langchain_pg_embedding", deep=True
+        )
+        assert verified.match and verified.checked == 65
         for collection in TEXTS:
             before = langchain_store(postgres_dsn, pg_schema, collection)
             after = langchain_store(postgres_dsn, f"{pg_schema}_out", collection)
@@ -203,6 +207,15 @@ def test_qdrant_langchain_layout_opens_in_langchain_qdrant_and_reads_back(
             target_namespace="",
         )
         assert result.ok and result.migrated_count == len(TEXTS[collection])
+        if collection == "films":  # one deep verification: the layout reads back what was written
+            verified = Migration(source, target).verify(
+                source_index="langchain_pg_embedding",
+                target_index=collection,
+                source_namespace=collection,
+                target_namespace="",
+                deep=True,
+            )
+            assert verified.match and verified.checked == len(TEXTS[collection])
         target.connector.close()  # local mode locks its folder: let LangChain's client open it
     client = QdrantClient(path=str(tmp_path))
     try:
