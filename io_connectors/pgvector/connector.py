@@ -8,6 +8,12 @@ with options ``schema`` ("public"), ``id_column`` ("id"), ``id_flag_column`` ("i
 true, ``finalize_index`` builds the HNSW index matching the metric after the load). The DSN is a
 secret: it and its password never appear in messages or logs.
 
+Applications' tables: ``layout=langchain`` or ``layout=llamaindex`` sets the column options to
+those frameworks' tables (see ``apps``), ``text_column`` names a document-text column (its value
+travels as the metadata key ``text``), ``metadata_fields`` picks the metadata (one json column,
+or plain columns gathered), and the shared field options of ``core.fields`` (``vector_field``...)
+set the matching ``*_column`` options.
+
 URIs (standard PostgreSQL DSNs; the options above and ``namespace`` may be query parameters,
 any other parameter such as ``sslmode`` or ``options`` stays in the DSN for libpq):
 
