@@ -383,7 +383,8 @@ def table_refusals(layout: TableLayout, batch: VectorBatch) -> dict[int, str]:
     if layout.text is not None:
         _text_refusals(layout.text.name, layout.text.not_null, batch, refuse)
     if layout.metadata is None:
-        with_metadata = [row for row, m in enumerate(batch.metadata) if m]
+        beside_text = {DOCUMENT_KEY} if layout.text is not None else set()
+        with_metadata = [row for row, m in enumerate(batch.metadata) if m and set(m) - beside_text]
         refuse(
             with_metadata, f"has metadata but the table has no json/jsonb column {layout.names.metadata!r}"
         )
