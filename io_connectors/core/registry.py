@@ -34,6 +34,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "pinecone": ProviderEntry(
         "io_connectors.pinecone:PineconeConnector", "pinecone", ("pinecone", "pinecone+http")
     ),
+    "chroma": ProviderEntry(
+        "io_connectors.chroma:ChromaConnector", "chroma", ("chroma", "chroma+https", "chroma+local")
+    ),
 }
 
 
