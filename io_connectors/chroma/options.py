@@ -173,7 +173,7 @@ def parse_chroma_uri(uri: str) -> Location:
             known = ", ".join(sorted(["namespace", *_URI_OPTIONS]))
             raise ConfigError(f"chroma: unknown URI parameter {name!r}; known: {known}")
         options[name] = _URI_OPTIONS[name](value)
-    if scheme in ("chroma", "chroma+https", "chroma+http"):
+    if scheme in ("chroma", "chroma+https"):
         if not parts.hostname:
             raise ConfigError(
                 f"chroma: {parts.scheme}:// URI names no host; use e.g. chroma://localhost:8000/collection"

@@ -261,3 +261,20 @@ def test_unsupported_metric_and_missing_dimension_are_config_errors(chroma_path)
         client.create_index(unique_name(), None, "cosine", sparse=True)
     with pytest.raises(IndexNotFound):
         client.describe_index("no-such-index")
+
+
+def test_encoded_namespaces_live_in_their_own_collections(chroma_path) -> None:
+    client = Client(provider="chroma", path=chroma_path)
+    index = unique_name()
+    client.create_index(index, 2, "dotproduct")
+    for namespace in ("", "ü tenant", "plain-ns"):
+        client.upsert(index=index, namespace=namespace, vectors=[{"id": 1, "values": [1.0, 2.0]}])
+    assert client.describe_index(index)["namespaces"] == {"": 1, "plain-ns": 1, "ü tenant": 1}
+    assert client.list_indexes() == [{"name": index}]
+    names = client.connector.store.names()
+    assert sorted(names) == sorted([index, f"{index}__plain-ns", f"{index}___{'ü tenant'.encode().hex()}"])
+    assert client.connector.store.metric(f"{index}__plain-ns") == "dotproduct"
+    client.delete(index=index, namespace="ü tenant", delete_all=True)
+    assert client.describe_index(index)["namespaces"] == {"": 1, "plain-ns": 1}
+    client.delete_index(index)
+    assert client.connector.store.names() == []
