@@ -71,8 +71,7 @@ class ChromaConnector(Connector):
     def open(self) -> None:
         if self._store is None:
             if self.settings.mode == "http":  # keys read from the environment are secrets too
-                headers = self.settings.headers(self.spec.options)
-                self._secrets = [v.split(" ", 1)[-1] for v in headers.values()]
+                self._secrets = self.settings.secret_values(self.spec.options)
             self._store = ChromaStore(self.settings, self.spec.options, self.redact)
 
     def close(self) -> None:

@@ -89,6 +89,13 @@ class ChromaSettings:
             headers["Authorization"] = f"Basic {token}"
         return headers
 
+    def secret_values(self, options: Mapping[str, Any]) -> list[str]:
+        """Every credential value, as given and as sent (to mask them wherever text leaves)."""
+        values = [str(options.get("api_key") or _from_env(self.api_key_env, "api_key_env") or "")]
+        values.append(str(options.get("password") or _from_env(self.password_env, "password_env") or ""))
+        values += [v.split(" ", 1)[-1] for v in self.headers(options).values()]
+        return [v for v in values if v]
+
     def capabilities(self) -> Capabilities:
         """Chroma stores no sparse vectors and no namespaces (emulated by collections); it
         normalises cosine vectors internally and gives them back rounded (see the connector);

@@ -93,6 +93,11 @@ def test_api_key_comes_from_the_environment(monkeypatch) -> None:
         {"host": "localhost", "api_key_env": "MY_CHROMA_KEY", "auth_header": "authorization"}
     )
     assert bearer.headers({}) == {"Authorization": "Bearer ck-123456"}
+    monkeypatch.setenv("MY_CHROMA_PW", "pw-from-env")
+    basic = settings_from({"host": "localhost", "username": "u", "password_env": "MY_CHROMA_PW"})
+    assert {"pw-from-env", "ck-123456"} <= set(
+        basic.secret_values({"api_key": "ck-123456"})
+    )  # masked in every message, as given and as sent
     monkeypatch.delenv("MY_CHROMA_KEY")
     with pytest.raises(ConfigError, match="MY_CHROMA_KEY"):
         settings.headers({})
