@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what it needs, lints, runs every test.
-# The tests start their own servers (embedded PostgreSQL, local Pinecone, Qdrant's engines).
+# The tests start their own servers (embedded PostgreSQL, local Pinecone, Qdrant's engines, a
+# Chroma server).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"

@@ -41,6 +41,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
         "lancedb",
         ("lancedb", "lancedb+s3", "lancedb+gs", "lancedb+az"),
     ),
+    "chroma": ProviderEntry(
+        "io_connectors.chroma:ChromaConnector", "chroma", ("chroma", "chroma+https", "chroma+local")
+    ),
 }
 
 

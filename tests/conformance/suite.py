@@ -164,9 +164,10 @@ class ConnectorConformance:
         for row in batch.to_dicts():
             got = stored[(batch.namespace, self.expected_id(row["id"], client))]
             want = np.asarray(row["values"], dtype=np.float32)
-            if normalized:
+            if normalized:  # the direction is kept, not the bits (nor, for Qdrant, the length)
                 want = want / np.linalg.norm(want)
-                np.testing.assert_allclose(got["values"], want, rtol=1e-5, atol=1e-6)
+                unit = np.asarray(got["values"], dtype=np.float64)
+                np.testing.assert_allclose(unit / np.linalg.norm(unit), want, rtol=1e-5, atol=1e-6)
             else:
                 assert np.array_equal(np.asarray(got["values"], dtype=np.float32), want), row["id"]
             if "sparse_values" in row:
