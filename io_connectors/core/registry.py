@@ -34,6 +34,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "pinecone": ProviderEntry(
         "io_connectors.pinecone:PineconeConnector", "pinecone", ("pinecone", "pinecone+http")
     ),
+    "milvus": ProviderEntry(
+        "io_connectors.milvus:MilvusConnector", "milvus", ("milvus", "milvus+https", "milvus+lite")
+    ),
 }
 
 
