@@ -19,6 +19,7 @@ not a partition per namespace: see ``schema``). The default namespace is the emp
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -59,6 +60,8 @@ from io_connectors.milvus.schema import (
 )
 
 T = TypeVar("T")
+_LITE_USERS: dict[str, int] = {}  # open connectors per milvus-lite file in this process
+_LITE_LOCK = threading.Lock()
 ITERATOR_MODE = {"iterator": "True", "reduce_stop_for_best": "True"}  # smallest keys, in key order
 
 
@@ -91,11 +94,25 @@ class MilvusConnector(Connector):
         arguments = self.settings.client_arguments(self.spec.options)
         self._token = arguments.get("token") or arguments.get("password")
         self._client = self._call("connect", None, lambda: MilvusClient(**arguments))
+        if self.settings.mode == "lite":
+            with _LITE_LOCK:
+                _LITE_USERS[self.settings.uri] = _LITE_USERS.get(self.settings.uri, 0) + 1
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Close the client; the last connector on a milvus-lite file also stops its engine, which
+        frees the file for other processes (pymilvus would keep it until this process exits)."""
+        if self._client is None:
+            return
+        self._client.close()
+        self._client = None
+        if self.settings.mode == "lite":
+            with _LITE_LOCK:
+                _LITE_USERS[self.settings.uri] -= 1
+                last = _LITE_USERS[self.settings.uri] == 0
+            if last:
+                from milvus_lite.server_manager import server_manager_instance
+
+                server_manager_instance.release_server(self.settings.uri)
 
     @property
     def client(self) -> Any:
