@@ -82,8 +82,10 @@ def _is_transient(exc: BaseException, code: object, lowered: str) -> bool:
 
 
 def _grpc_code(exc: BaseException) -> str | None:
+    import grpc
+
     code = getattr(exc, "code", None)
-    if not callable(code) or type(exc).__module__.split(".")[0] != "grpc":
+    if not isinstance(exc, grpc.RpcError) or not callable(code):
         return None
     try:
         return code().name
