@@ -48,7 +48,7 @@ from io_connectors.milvus.options import (
     parse_milvus_uri,
     settings_from,
 )
-from io_connectors.milvus.reading import NamespaceReader, literal, ranges_between
+from io_connectors.milvus.reading import KeySample, NamespaceReader, literal, ranges_between
 from io_connectors.milvus.schema import (
     INDEX_PROPERTY,
     METRICS,
@@ -268,17 +268,22 @@ class MilvusConnector(Connector):
     def plan(self, index: str, namespace: str | None, batch_size: int) -> list[Split]:
         layout = self.layout(index)
         self._ensure_loaded(layout)
-        namespaces = [namespace] if namespace is not None else sorted(self._namespace_counts(layout))
-        splits = []
-        for ns in namespaces:
-            if ns and layout.namespace_field is None:
-                continue
-            split = NamespaceReader(layout, ns, self._query(layout)).plan(
-                batch_size, self.settings.rows_per_split, index
+        per_split = self.settings.rows_per_split
+        if namespace is not None or layout.namespace_field is None:
+            if namespace and layout.namespace_field is None:
+                return []
+            split = NamespaceReader(layout, namespace or "", self._query(layout)).plan(
+                batch_size, per_split, index
             )
-            if split is not None:
-                splits.append(split)
-        return splits
+            return [] if split is None else [split]
+        samples: dict[str, KeySample] = {}  # every namespace in one scan of keys and namespaces
+        key, field = layout.key_field, layout.namespace_field
+        reader = NamespaceReader(layout, "", self._query(layout), every_namespace=True)
+        for rows in reader.pages([key, field], _lowest(layout), MAX_QUERY_LIMIT):
+            for row in rows:
+                samples.setdefault(row[field], KeySample(layout.key_kind)).add(row[key])
+        splits = [samples[ns].split(index, ns, batch_size, per_split) for ns in sorted(samples)]
+        return [s for s in splits if s is not None]
 
     def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
         return ranges_between(split.key.boundaries, start, stop)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from io_connectors.core.contract import Split, Tracker
@@ -101,6 +101,40 @@ def ranges_between(boundaries: Sequence[int], start: int, stop: int) -> list[tup
     return [(lo, hi) for lo, hi in itertools.pairwise(cuts) if lo < hi] or [(start, stop)]
 
 
+@dataclass
+class KeySample:
+    """An evenly thinned sample of one namespace's keys, fed in key order."""
+
+    kind: str
+    keys: list[Any] = field(default_factory=list)
+    stride: int = 1
+    seen: int = 0
+    first: Any = None
+    last: Any = None
+
+    def add(self, key: Any) -> None:
+        if self.seen % self.stride == 0:
+            self.keys.append(key)
+        self.seen += 1
+        self.first = key if self.first is None else self.first
+        self.last = key
+        if len(self.keys) > 2 * SAMPLE_SIZE:  # keep every other sampled key: still evenly spaced
+            self.keys, self.stride = self.keys[::2], self.stride * 2
+
+    def split(self, index: str, namespace: str, batch_size: int, rows_per_split: int) -> Split | None:
+        """One split over ``[first, last]``, cut at sample quantiles into ranges of about
+        ``rows_per_split`` records."""
+        if self.first is None:
+            return None
+        kind = self.kind
+        prefix = common_prefix(self.first, self.last) if kind == "str" else ""
+        start, stop = position(self.first, kind, prefix), position(self.last, kind, prefix) + 1
+        positions = [position(k, kind, prefix) for k in self.keys]
+        parts = -(-self.seen // rows_per_split)
+        key_range = KeyRange(kind, prefix, cut(positions, parts, start, stop))
+        return Split(index, namespace, start, stop, batch_size, key=key_range, estimated_count=self.seen)
+
+
 def literal(value: Any) -> str:
     """``value`` as a Milvus expression literal (milvus-lite has no expression templates)."""
     if isinstance(value, int):
@@ -139,28 +173,12 @@ class NamespaceReader:
             expr = self._filter(f"{key} > {literal(rows[-1][key])}")
 
     def plan(self, batch_size: int, rows_per_split: int, index: str) -> Split | None:
-        kind = self.layout.key_kind
-        keys: list[Any] = []
-        stride, seen, first, last = 1, 0, None, None
-        lowest = -INT_OFFSET if kind == "int" else ""
+        sample = KeySample(self.layout.key_kind)
+        lowest = -INT_OFFSET if sample.kind == "int" else ""
         for rows in self.pages([self.layout.key_field], lowest, MAX_QUERY_LIMIT):
             for row in rows:
-                key = row[self.layout.key_field]
-                if seen % stride == 0:
-                    keys.append(key)
-                seen += 1
-                first = key if first is None else first
-                last = key
-            if len(keys) > 2 * SAMPLE_SIZE:  # thin evenly: keep every other sampled key
-                keys, stride = keys[::2], stride * 2
-        if first is None:
-            return None
-        prefix = common_prefix(first, last) if kind == "str" else ""
-        start, stop = position(first, kind, prefix), position(last, kind, prefix) + 1
-        sample = [position(k, kind, prefix) for k in keys]
-        parts = -(-seen // rows_per_split)
-        key_range = KeyRange(kind, prefix, cut(sample, parts, start, stop))
-        return Split(index, self.namespace, start, stop, batch_size, key=key_range, estimated_count=seen)
+                sample.add(row[self.layout.key_field])
+        return sample.split(index, self.namespace, batch_size, rows_per_split)
 
     def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
         key_range: KeyRange = split.key
