@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from apache_beam.io.restriction_trackers import OffsetRange
 
-from io_connectors import Client, ConfigError, SparseBlock
+from io_connectors import Client, ConfigError, RecordRejected, SparseBlock
 from io_connectors.core.records import IdValue, RecordError, VectorBatch
 from pipelines import Migration
 from tests.conformance.suite import by_id, read_split, unique_name
@@ -162,3 +162,25 @@ def test_a_multi_process_runner_is_refused_for_a_lite_file(tmp_path) -> None:
     migration = Migration(source, target, pipeline_args=["--direct_running_mode=multi_processing"])
     with pytest.raises(ConfigError, match="in-memory runner"):
         migration.migrate(source_index="src", target_index="dst")
+
+
+def test_a_sparse_only_collection_round_trips_and_names_rows_without_sparse(tmp_path) -> None:
+    client = Client(provider="milvus", path=str(tmp_path / "m.db"))
+    client.create_index("bm25", None, "dotproduct", sparse=True)
+    info = client.describe_index("bm25")
+    assert (info["dimension"], info["metric"], info["sparse"]) == (None, "dotproduct", True)
+    rows = [
+        {"id": i, "sparse_values": {"indices": [i, 4_000_000_000], "values": [0.25, 3.0]}} for i in range(5)
+    ]
+    client.upsert(index="bm25", vectors=rows, namespace="ns")
+    fetched = client.fetch(index="bm25", ids=list(range(5)), namespace="ns")
+    assert fetched[3]["sparse_values"] == {"indices": [3, 4_000_000_000], "values": [0.25, 3.0]}
+    assert "values" not in fetched[3]
+    batch = VectorBatch.from_dicts([*rows[:1], {"id": "bare", "metadata": {"a": 1}}], "ns")
+    with pytest.raises(RecordRejected) as raised:
+        client.connector.write("bm25", batch)
+    assert (
+        set(raised.value.reasons) == {"bare"}
+        and "sparse values on every record" in raised.value.reasons["bare"]
+    )
+    assert client.describe_index("bm25")["namespaces"] == {"ns": 5}
