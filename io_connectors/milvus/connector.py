@@ -63,6 +63,7 @@ T = TypeVar("T")
 _LITE_USERS: dict[str, int] = {}  # open connectors per milvus-lite file in this process
 _LITE_LOCK = threading.Lock()
 ITERATOR_MODE = {"iterator": "True", "reduce_stop_for_best": "True"}  # smallest keys, in key order
+STRONG = {"consistency_level": "Strong"}  # reads see every write acknowledged before them
 
 
 class MilvusConnector(Connector):
@@ -211,7 +212,7 @@ class MilvusConnector(Connector):
         name, field = layout.collection, layout.namespace_field
         expr = f"{field} == {literal(namespace)}" if namespace is not None and field else ""
         rows = self._call(
-            "count", name, lambda: self.client.query(name, filter=expr, output_fields=["count(*)"])
+            "count", name, lambda: self.client.query(name, filter=expr, output_fields=["count(*)"], **STRONG)
         )
         return int(rows[0]["count(*)"]) if rows else 0
 
@@ -259,7 +260,7 @@ class MilvusConnector(Connector):
                 f"query {name!r}",
                 name,
                 lambda: self.client.query(
-                    name, filter=expr, output_fields=fields, limit=limit, **ITERATOR_MODE
+                    name, filter=expr, output_fields=fields, limit=limit, **ITERATOR_MODE, **STRONG
                 ),
             )
 
@@ -371,7 +372,7 @@ class MilvusConnector(Connector):
         for lo in range(0, len(keys), MAX_QUERY_LIMIT):
             chunk = keys[lo : lo + MAX_QUERY_LIMIT]
             found += self._call(
-                "fetch", name, lambda c=chunk: self.client.get(name, ids=c, output_fields=fields)
+                "fetch", name, lambda c=chunk: self.client.get(name, ids=c, output_fields=fields, **STRONG)
             )
         if layout.namespace_field:
             found = [row for row in found if row.get(layout.namespace_field) == namespace]

@@ -192,5 +192,6 @@ def new_collection(client: Any, index: str, dimension: int | None, metric: str, 
         collection_name(index),
         schema=schema,
         index_params=params,
+        consistency_level="Strong",  # a verify right after a load must see all of it
         properties={LAYOUT_PROPERTY: "1", INDEX_PROPERTY: index},
     )
