@@ -121,6 +121,7 @@ def test_memory_to_milvus_to_parquet_verified_deep(tmp_path) -> None:
     for source, index in ((milvus, "products"), (origin, "origin")):
         check = Migration(source, parquet).verify(source_index=index, target_index="copy", deep=True)
         assert check.match, check.summary()
+    milvus.close()
 
 
 def test_a_key_the_connector_cannot_decode_is_named(tmp_path) -> None:
@@ -131,6 +132,7 @@ def test_a_key_the_connector_cannot_decode_is_named(tmp_path) -> None:
     raw.upsert("ours", [{"id": "\x1f9:x", "namespace": "", "vector": [1.0, 2.0], "metadata": None}])
     with pytest.raises(RecordError, match=r"primary key '\\x1f9:x' is not in this connector's key form"):
         [b for s in client.connector.plan("ours", "", 10) for b in read_split(client.connector, s)]
+    client.close()
 
 
 def _count_in_other_process(path: str) -> subprocess.CompletedProcess:
@@ -184,3 +186,4 @@ def test_a_sparse_only_collection_round_trips_and_names_rows_without_sparse(tmp_
         and "sparse values on every record" in raised.value.reasons["bare"]
     )
     assert client.describe_index("bm25")["namespaces"] == {"ns": 5}
+    client.close()
