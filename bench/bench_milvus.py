@@ -116,6 +116,7 @@ def main() -> None:
 
         def keep(name: str, seconds: float) -> None:
             best[name] = min(best.get(name, float("inf")), seconds)
+            print(f"  {name}: {seconds:.1f}s", flush=True)
 
         for _ in range(args.rounds):
             raw_collection(raw, "raw", dim)
