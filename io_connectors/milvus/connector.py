@@ -198,8 +198,9 @@ class MilvusConnector(Connector):
     def _namespace_counts(self, layout: Layout) -> dict[str, int]:
         """Records per namespace: a scan of the namespace field (Milvus has no GROUP BY count)."""
         self._ensure_loaded(layout)
-        if layout.namespace_field is None:
-            return {"": self._count(layout, None)} if self._count(layout, None) else {}
+        total = self._count(layout, None)
+        if layout.namespace_field is None or not total:
+            return {"": total} if total else {}
         counts: dict[str, int] = {}
         field = layout.namespace_field
         reader = NamespaceReader(layout, "", self._query(layout), every_namespace=True)
