@@ -98,7 +98,7 @@ class MilvusSettings:
             max_batch_count=MAX_QUERY_LIMIT,
             max_batch_bytes=MAX_REQUEST_BYTES,
             max_dimension=MAX_DIMENSION,
-            max_id_length=MAX_ID_BYTES // 4,  # characters; the byte limit is checked per record
+            max_id_length=MAX_ID_BYTES,  # characters; the UTF-8 byte limit is checked per record
             metrics=("cosine", "euclidean", "dotproduct"),
             namespaces="emulated",
             in_process_only=self.mode == "lite",
