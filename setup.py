@@ -8,6 +8,7 @@ PROVIDER_EXTRAS = {
     "pgvector": ["psycopg[binary]>=3.2,<4", "pgvector>=0.3,<0.6"],
     "qdrant": ["qdrant-client>=1.15,<2", "qdrant-edge-py>=0.9,<0.10"],
     "pinecone": ["pinecone>=10.2,<11"],
+    "milvus": ["pymilvus>=2.6,<4", "milvus-lite>=2.5,<4"],
     "chroma": ["chromadb>=1.5,<2"],
     "lancedb": ["lancedb>=0.40,<0.41", "pylance>=14,<15"],
     # Parquet on s3:// needs nothing more (pyarrow ships S3 and GCS); Beam's S3 filesystem,

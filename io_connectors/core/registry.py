@@ -44,6 +44,9 @@ PROVIDERS: dict[str, ProviderEntry] = {
     "chroma": ProviderEntry(
         "io_connectors.chroma:ChromaConnector", "chroma", ("chroma", "chroma+https", "chroma+local")
     ),
+    "milvus": ProviderEntry(
+        "io_connectors.milvus:MilvusConnector", "milvus", ("milvus", "milvus+https", "milvus+lite")
+    ),
 }
 
 
