@@ -19,6 +19,7 @@ from apache_beam.transforms.core import RestrictionProvider
 from io_connectors.core.contract import Connector, ConnectorSpec, Split
 from io_connectors.core.errors import ConfigError
 from io_connectors.core.failures import FAILED_TAG, FailedRecords
+from io_connectors.core.records import UnreadableRecords
 from io_connectors.core.registry import make_connector
 from io_connectors.core.retry import METRICS_NAMESPACE
 
@@ -51,7 +52,12 @@ class _ClaimRecorder:
 
 
 class ReadSplitsFn(beam.DoFn, RestrictionProvider):
-    """Reads splits into batches; a split that cannot be read goes to the failed output."""
+    """Reads splits into batches; a split that cannot be read goes to the failed output.
+
+    A connector's ``read`` may also yield ``UnreadableRecords`` (rows it could not decode, ranges
+    it could not read): they go to the failed output (stage "read") and count in
+    ``vectors_unreadable``, and the rest of the split carries on.
+    """
 
     def __init__(self, spec: ConnectorSpec) -> None:
         self._spec = spec
@@ -59,6 +65,7 @@ class ReadSplitsFn(beam.DoFn, RestrictionProvider):
         self._vectors = Metrics.counter(METRICS_NAMESPACE, "vectors_read")
         self._batches = Metrics.counter(METRICS_NAMESPACE, "batches_read")
         self._failed = Metrics.counter(METRICS_NAMESPACE, "read_failures")
+        self._unreadable_records = Metrics.counter(METRICS_NAMESPACE, "vectors_unreadable")
         self.connector: Connector | None = None
 
     def setup(self) -> None:
@@ -96,10 +103,13 @@ class ReadSplitsFn(beam.DoFn, RestrictionProvider):
         assert self.connector is not None
         claims = _ClaimRecorder(tracker)
         try:
-            for batch in self.connector.read(split, claims):
-                self._vectors.inc(len(batch))
+            for item in self.connector.read(split, claims):
+                if isinstance(item, UnreadableRecords):
+                    yield self._unreadable(split, item)
+                    continue
+                self._vectors.inc(len(item))
                 self._batches.inc()
-                yield batch
+                yield item
         except ConfigError:
             raise
         except Exception as exc:  # a split we cannot read is reported, never skipped silently
@@ -116,6 +126,22 @@ class ReadSplitsFn(beam.DoFn, RestrictionProvider):
                 FailedRecords("read", split.namespace, [], type(exc).__name__, message, count=0),
             )
         claims.finish()
+
+    def _unreadable(self, split: Split, records: UnreadableRecords) -> beam.pvalue.TaggedOutput:
+        """Records the connector could not decode (or a range it could not read): failed, counted."""
+        self._unreadable_records.inc(records.count or 0)
+        message = self._spec.redact(f"reading {split.index!r}: {records.message()}")
+        return beam.pvalue.TaggedOutput(
+            FAILED_TAG,
+            FailedRecords(
+                "read",
+                records.namespace,
+                list(records.ids),
+                records.error_class,
+                message,
+                count=records.count,
+            ),
+        )
 
 
 class ReadVectors(beam.PTransform):

@@ -86,6 +86,7 @@ class PineconeConnector(Connector):
         max_batch_bytes=None,
         max_dimension=MAX_DIMENSION,
         max_id_length=512,
+        empty_ids=False,
         ascii_ids_only=True,
         int_ids=False,
         sparse=True,
