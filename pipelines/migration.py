@@ -29,6 +29,18 @@ from io_connectors.core.client import Client
 from io_connectors.core.contract import IndexInfo, Split
 from io_connectors.core.errors import ConfigError, IntegrityError
 from io_connectors.core.failures import FAILED_TAG, FailedRecords
+from pipelines.accounting import (
+    ACCOUNTING_FILE,
+    CountWrittenIds,
+    Ledger,
+    check_duplicates_policy,
+    exact_source_counts,
+    failed_by_target_namespace,
+    read_tallies,
+    settle,
+    shortfall_message,
+    write_duplicate_failures,
+)
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
 from pipelines.runner import RunConfig, choose_runner, job_counters
 from pipelines.verify import VerificationResult, verify_contents, verify_counts
@@ -65,6 +77,8 @@ class MigrationResult:
     duration_seconds: float
     metrics: dict[str, int] = field(default_factory=dict)
     failures_path: str | None = None
+    # Per target namespace: source count (None where not exact), written (distinct), failed.
+    accounting: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -98,6 +112,7 @@ class MigrationResult:
             ],
             "metrics": self.metrics,
             "failures_path": self.failures_path,
+            "accounting": self.accounting,
         }
 
 
@@ -167,15 +182,19 @@ class Migration:
         dead_letter: Client | None = None,
         dead_letter_index: str = "dead-letter",
         fail_on_integrity_error: bool = True,
+        duplicates: str = "fail",
     ) -> MigrationResult:
         """Copy every vector of ``source_index`` (one namespace, or all) into ``target_index``.
 
         ``batch_size`` vectors are read at a time, ``chunk_size`` vectors upserted at a time
         (capped by what the target accepts). Records that fail are reported in
         ``result.errors`` and, with ``dead_letter``, written to that client's index so they
-        can be replayed; the migration carries on past them.
+        can be replayed; the migration carries on past them. ``duplicates`` says what happens to
+        ids several source records share: "fail" (every copy) or "keep-last" (see
+        ``pipelines.accounting``).
         """
         started = time.monotonic()
+        check_duplicates_policy(duplicates)
         runner = choose_runner(self.run_config, self.pipeline_args)
         self._check_in_process(runner.in_process)
         plan = self.plan(
@@ -219,6 +238,9 @@ class Migration:
                 | "Upsert"
                 >> WriteVectors(self.target.spec, target_index, listener.sink() if runner.is_local else None)
             )
+            _ = written.written | "AccountWrites" >> CountWrittenIds(
+                FileSystems.join(failures_dir, ACCOUNTING_FILE)
+            )
             failed = (read[FAILED_TAG], valid[FAILED_TAG], written[FAILED_TAG]) | "Failures" >> beam.Flatten()
             _ = (
                 failed
@@ -239,11 +261,28 @@ class Migration:
         counters = job_counters(result)
         _final_progress(state, counters, on_progress)
         errors = _read_failures(failures_dir)
+        ledger = settle(
+            read_tallies(failures_dir),
+            failed_by_target_namespace(((e.stage, e.namespace, e.count) for e in errors), mapping),
+            exact_source_counts(
+                self.source.connector,
+                source_index,
+                plan.namespaces,
+                plan.source.namespaces if source_namespace is None else {source_namespace: total},
+            ),
+            duplicates,
+            lambda namespace, ids: self.target.connector.delete(target_index, ids, namespace),
+        )
+        write_duplicate_failures(failures_dir, ledger.duplicates)
+        errors += [
+            MigrationError("DuplicateId", d.message, d.ids, d.namespace, "duplicate", d.failed_copies)
+            for d in ledger.duplicates
+        ]
         if failures_path is None and not errors:
             shutil.rmtree(failures_dir, ignore_errors=True)  # a temporary report with nothing in it
             failures_dir = None
         migration = MigrationResult(
-            migrated_count=counters.get("vectors_written", 0),
+            migrated_count=sum(ledger.migrated.values()),
             batches=counters.get("batches_written", 0),
             errors=errors,
             failed_count=sum(e.count for e in errors),
@@ -252,8 +291,9 @@ class Migration:
             duration_seconds=time.monotonic() - started,
             metrics=counters,
             failures_path=failures_dir,
+            accounting=ledger.as_dict(),
         )
-        self._check_accounting(migration, fail_on_integrity_error)
+        self._check_accounting(migration, ledger, fail_on_integrity_error)
         self.target.connector.finalize_index(target_index)
         return migration
 
@@ -348,18 +388,20 @@ class Migration:
             raise outcome[0]
 
     @staticmethod
-    def _check_accounting(result: MigrationResult, strict: bool) -> None:
-        """Every record read must be written or reported failed: nothing may vanish."""
-        counted = (
-            result.migrated_count
-            + result.metrics.get("vectors_failed", 0)
-            + result.metrics.get("vectors_invalid", 0)
-        )
+    def _check_accounting(result: MigrationResult, ledger: Ledger, strict: bool) -> None:
+        """Every record read must be written or reported failed, and every source record (where
+        the source count is exact) read or reported unreadable: nothing may vanish."""
+        written = result.metrics.get("vectors_written", 0)
+        counted = written + result.metrics.get("vectors_failed", 0) + result.metrics.get("vectors_invalid", 0)
+        messages = []
         if counted != result.read_count:
-            message = (
-                f"{result.read_count} vectors read but {result.migrated_count} written and "
-                f"{counted - result.migrated_count} reported failed"
+            messages.append(
+                f"{result.read_count} vectors read but {written} written "
+                f"and {counted - written} reported failed"
             )
+        if ledger.shortfalls():
+            messages.append(shortfall_message(ledger))
+        for message in messages:
             if strict:
                 raise IntegrityError(message)
             LOG.error(message)

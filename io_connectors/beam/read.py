@@ -33,15 +33,23 @@ class _ClaimRecorder:
         self._tracker = tracker
         self.last_attempt: int | None = None
         self.refused = False
+        self.yielded_since_claim = False
 
     def try_claim(self, position: int) -> bool:
         self.last_attempt = position
+        self.yielded_since_claim = False
         claimed = self._tracker.try_claim(position)
         self.refused = not claimed
         return claimed
 
     def current_restriction(self) -> OffsetRange:
         return self._tracker.current_restriction()
+
+    def unread_start(self) -> int:
+        """The first position whose records were not all yielded (a best guess after a failure)."""
+        if self.last_attempt is None:
+            return self._tracker.current_restriction().start
+        return self.last_attempt + 1 if self.yielded_since_claim else self.last_attempt
 
     def finish(self) -> None:
         """Claim the end of the range so the runner sees the whole restriction done."""
@@ -109,23 +117,33 @@ class ReadSplitsFn(beam.DoFn, RestrictionProvider):
                     continue
                 self._vectors.inc(len(item))
                 self._batches.inc()
+                claims.yielded_since_claim = True
                 yield item
         except ConfigError:
             raise
         except Exception as exc:  # a split we cannot read is reported, never skipped silently
             self._failed.inc()
-            restriction = claims.current_restriction()
-            first = restriction.start if claims.last_attempt is None else claims.last_attempt
+            first, stop = claims.unread_start(), claims.current_restriction().stop
+            lost = self._range_count(split, first, stop)
+            held = "an unknown number of records" if lost is None else f"{lost} record(s)"
             message = self._spec.redact(
                 f"reading {split.index!r} namespace {split.namespace!r} positions "
-                f"[{first}, {restriction.stop}) of split {split.key!r} failed: {exc}"
+                f"[{first}, {stop}) of split {split.key!r} ({held}) failed: {exc}"
             )
             LOG.error(message)
+            self._unreadable_records.inc(lost or 0)
             yield beam.pvalue.TaggedOutput(
                 FAILED_TAG,
-                FailedRecords("read", split.namespace, [], type(exc).__name__, message, count=0),
+                FailedRecords("read", split.namespace, [], type(exc).__name__, message, count=lost or 0),
             )
         claims.finish()
+
+    def _range_count(self, split: Split, start: int, stop: int) -> int | None:
+        assert self.connector is not None
+        try:
+            return self.connector.range_count(split, start, stop)
+        except Exception:  # sizing a failed read is best effort; the accounting flags a gap
+            return None
 
     def _unreadable(self, split: Split, records: UnreadableRecords) -> beam.pvalue.TaggedOutput:
         """Records the connector could not decode (or a range it could not read): failed, counted."""

@@ -221,6 +221,14 @@ class Connector(abc.ABC):
         split as one report whose size may be unknown, which the source accounting then flags.
         """
 
+    def range_count(self, split: Split, start: int, stop: int) -> int | None:
+        """Records at positions [start, stop) of ``split``, if cheap to know (None otherwise).
+
+        Sizes the report of a read that failed with an exception, so the failed count holds
+        the records lost; a connector that reports its own unreadable ranges need not bother.
+        """
+        return None
+
     def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
         """Initial sub-ranges of a split for parallel reading; one range by default."""
         return [(start, stop)]
