@@ -41,7 +41,7 @@ from io_connectors.core.contract import (
     normalize_metric,
 )
 from io_connectors.core.errors import ConfigError, IndexNotFound, PermanentError, RecordRejected
-from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.core.records import IdValue, UnreadableRecords, VectorBatch
 from io_connectors.core.retry import with_retries
 from io_connectors.qdrant.backend import Backend, CollectionShape, VectorNames
 from io_connectors.qdrant.client_backend import QdrantClientBackend
@@ -231,7 +231,7 @@ class QdrantConnector(Connector):
     def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
         return ranges_between(split.key.boundaries, start, stop)
 
-    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch | UnreadableRecords]:
         place = self.layout.place(split.index, split.namespace)
         shape = self._shape(place.collection)
         names = self._names(shape)
@@ -316,7 +316,7 @@ class QdrantConnector(Connector):
         except IndexNotFound:
             return VectorBatch([], namespace=namespace)
         wanted = list(dict.fromkeys(point_id(i, place.id_key) for i in ids))
-        found: list[VectorBatch] = []
+        found: list[VectorBatch | UnreadableRecords] = []
         for lo in range(0, len(wanted), FETCH_CHUNK):
             chunk = wanted[lo : lo + FETCH_CHUNK]
             points = self._retrying(
@@ -324,7 +324,7 @@ class QdrantConnector(Connector):
             )
             rows = [r for r, payload in enumerate(points.payloads) if place.holds(payload)]
             found += to_batches(points, rows, namespace, place.field)
-        found = [b for b in found if len(b)]
+        found = [b for b in found if isinstance(b, VectorBatch) and len(b)]  # undecodable: not found
         return VectorBatch.concat(found) if found else VectorBatch([], namespace=namespace)
 
     def delete(
