@@ -301,3 +301,12 @@ def test_hostile_pgvector_table_names_stay_identifiers(postgres_dsn: str) -> Non
         assert list(client.fetch(index=name, ids=["a"])) == ["a"]
     finally:
         client.delete_index(name)
+
+
+def test_deep_verification_does_not_match_over_unreadable_source_records(tmp_path) -> None:
+    source = _issue_export(tmp_path)
+    target = Client(provider="memory", store=unique_name("verify"))
+    migration = Migration(source, target)
+    migration.migrate(source_index="src", target_index="dst")
+    verification = migration.verify(source_index="src", target_index="dst", deep=True)
+    assert not verification.match and verification.unreadable_count == 1  # badjson
