@@ -310,3 +310,37 @@ def test_deep_verification_does_not_match_over_unreadable_source_records(tmp_pat
     migration.migrate(source_index="src", target_index="dst")
     verification = migration.verify(source_index="src", target_index="dst", deep=True)
     assert not verification.match and verification.unreadable_count == 1  # badjson
+
+
+def test_a_keyless_pgvector_table_with_a_null_id_and_a_duplicate_id(
+    postgres_dsn: str, pg_schema: str
+) -> None:
+    """A table another tool made without a key: the null id fails alone (by its position), the
+    id two rows share is reported by the duplicates pass, the rest land."""
+    from psycopg import sql
+
+    from tests.e2e.test_pgvector_e2e import execute
+
+    table = sql.Identifier(pg_schema, "keyless")
+    execute(
+        postgres_dsn, sql.SQL("CREATE TABLE {} (id text, embedding vector(4), metadata jsonb)").format(table)
+    )
+    rows = [
+        ("a", "[1,2,3,4]"),
+        ("b", "[1,2,3,4]"),
+        (None, "[1,1,1,1]"),
+        ("b", "[4,3,2,1]"),
+        ("c", "[1,2,3,4]"),
+    ]
+    for vector_id, vector in rows:
+        execute(
+            postgres_dsn, sql.SQL("INSERT INTO {} VALUES (%s, %s, '{{}}')").format(table), (vector_id, vector)
+        )
+    source = Client(provider="pgvector", dsn=postgres_dsn, schema=pg_schema)
+    target = Client(provider="memory", store=unique_name("keyless"))
+    result = Migration(source, target).migrate(source_index="keyless", target_index="dst")
+    failures = sorted((e.stage, tuple(e.ids), e.count) for e in result.errors)
+    assert failures == [("duplicate", ("b",), 2), ("read", (), 1)]
+    assert "field 'id' is null" in next(e.message for e in result.errors if e.stage == "read")
+    assert sorted(target.fetch(index="dst", ids=["a", "b", "c"])) == ["a", "c"]
+    assert result.accounting == {"": {"source": 5, "written": 2, "failed": 3}}
