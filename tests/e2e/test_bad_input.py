@@ -344,3 +344,15 @@ def test_a_keyless_pgvector_table_with_a_null_id_and_a_duplicate_id(
     assert "field 'id' is null" in next(e.message for e in result.errors if e.stage == "read")
     assert sorted(target.fetch(index="dst", ids=["a", "b", "c"])) == ["a", "c"]
     assert result.accounting == {"": {"source": 5, "written": 2, "failed": 3}}
+
+
+def test_the_cli_reports_the_balance_and_takes_the_duplicates_policy(tmp_path, capsys) -> None:
+    from pipelines import cli
+
+    _issue_export(tmp_path)
+    store = unique_name("cli")
+    args = ["migrate", "--source", f"parquet://{tmp_path}/src", "--target", f"memory://dst?store={store}"]
+    assert cli.main([*args, "--duplicates", "keep-last"]) == 1  # records failed
+    out = capsys.readouterr().out
+    assert "namespace '': source 57 = written 53 + failed 4" in out
+    assert "[duplicate] DuplicateId" in out and "'ok3'" in out
