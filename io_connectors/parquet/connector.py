@@ -38,9 +38,9 @@ from io_connectors.core.contract import (
     Tracker,
     normalize_metric,
 )
-from io_connectors.core.decode import decode_arrow
 from io_connectors.core.errors import ConfigError, IndexNotFound
 from io_connectors.core.records import IdValue, UnreadableRecords, VectorBatch
+from io_connectors.parquet.rows import footer, read_row_group
 
 INDEX_FILE = "_index.json"
 DEFAULT_NAMESPACE_FOLDER = "__default__"
@@ -114,7 +114,7 @@ class ParquetConnector(Connector):
     def describe_index(self, index: str) -> IndexInfo:
         info = self._info_file(index)
         counts = {
-            ns: sum(meta.num_rows for meta in map(_footer, files) if meta is not None)
+            ns: sum(meta.num_rows for meta in map(footer, files) if meta is not None)
             for ns, files in self._files(index, None).items()
         }
         counts = {ns: n for ns, n in counts.items() if n}
@@ -154,7 +154,7 @@ class ParquetConnector(Connector):
         splits = []
         for ns, files in self._files(index, namespace).items():
             for path in files:
-                meta = _footer(path)
+                meta = footer(path)
                 if meta is None:
                     splits.append(Split(index, ns, 0, 1, batch_size, key=path.name, estimated_count=0))
                 elif meta.num_rows:
@@ -174,7 +174,7 @@ class ParquetConnector(Connector):
     def count_is_exact(self, index: str, namespace: str | None = None) -> bool:
         """Exact from the files' footers, unless a footer cannot be read."""
         return all(
-            _footer(path) is not None for files in self._files(index, namespace).values() for path in files
+            footer(path) is not None for files in self._files(index, namespace).values() for path in files
         )
 
     def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
@@ -269,56 +269,6 @@ class ParquetConnector(Connector):
     def _scan(self, index: str, namespace: str) -> Iterator[VectorBatch]:
         for path in self._files(index, namespace).get(namespace, []):
             yield VectorBatch.from_arrow(pq.read_table(path), namespace)
-
-
-def _footer(path: Path) -> pq.FileMetaData | None:
-    """A file's Parquet metadata, or None when the file cannot be read as Parquet."""
-    try:
-        return pq.read_metadata(path)
-    except (OSError, pa.ArrowException):
-        return None
-
-
-def read_row_group(
-    reader: pq.ParquetFile, group: int, split: Split
-) -> Iterator[VectorBatch | UnreadableRecords]:
-    """One row group's rows in batches, each bad row isolated; an unreadable group is reported
-    with its row count from the footer, and its ids when the id column alone can be read."""
-    meta = reader.metadata
-    first_row = sum(meta.row_group(g).num_rows for g in range(group))
-    where = f"file {split.key} row group {group}"
-    try:
-        table = reader.read_row_group(group)
-    except (OSError, pa.ArrowException) as exc:
-        yield UnreadableRecords(
-            split.namespace,
-            f"the row group cannot be read: {type(exc).__name__}: {exc}",
-            ids=_ids_if_readable(reader, group),
-            count=meta.row_group(group).num_rows,
-            where=where,
-            error_class=type(exc).__name__,
-        )
-        return
-    offset = first_row
-    for batch in table.to_batches(max_chunksize=split.batch_size):
-        yield from decode_arrow(batch, split.namespace, where, offset)
-        offset += batch.num_rows
-
-
-def _ids_if_readable(reader: pq.ParquetFile, group: int) -> tuple[IdValue, ...]:
-    try:
-        names = [c for c in ("id", "id_is_int") if c in reader.schema_arrow.names]
-        ids = reader.read_row_group(group, columns=names)
-        return tuple(_id_values(ids))
-    except (OSError, pa.ArrowException, ValueError):
-        return ()
-
-
-def _id_values(table: pa.Table) -> list[IdValue]:
-    ids = table.column("id").to_pylist()
-    if "id_is_int" not in table.column_names:
-        return ids
-    return [int(i) if f else i for i, f in zip(ids, table.column("id_is_int").to_pylist())]
 
 
 def _file_columns(batch: pa.RecordBatch) -> pa.RecordBatch:
