@@ -41,6 +41,7 @@ from io_connectors.core.records import IdValue
 BUCKETS = 16
 DUPLICATE_POLICIES = ("fail", "keep-last")
 ACCOUNTING_FILE = "accounting"
+DUPLICATES_FILE = "failures-duplicates.jsonl"  # read back with the failure report
 
 
 def check_duplicates_policy(policy: str) -> str:
@@ -259,6 +260,17 @@ def exact_source_counts(
     }
 
 
+def clear_previous(directory: str) -> None:
+    """Remove what an earlier run left in a reused failures folder, so it is not read as this one's."""
+    patterns = [
+        FileSystems.join(directory, f"{ACCOUNTING_FILE}*"),
+        FileSystems.join(directory, DUPLICATES_FILE),
+    ]
+    stale = [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
+
+
 def write_duplicate_failures(directory: str, reports: Iterable[DuplicateReport]) -> None:
     """Duplicate reports join the failure report, in its JSON-lines shape."""
     lines = [
@@ -276,5 +288,5 @@ def write_duplicate_failures(directory: str, reports: Iterable[DuplicateReport])
         for r in reports
     ]
     if lines:
-        with FileSystems.create(FileSystems.join(directory, "failures-duplicates.jsonl")) as handle:
+        with FileSystems.create(FileSystems.join(directory, DUPLICATES_FILE)) as handle:
             handle.write(("\n".join(lines) + "\n").encode())

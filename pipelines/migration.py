@@ -34,6 +34,7 @@ from pipelines.accounting import (
     CountWrittenIds,
     Ledger,
     check_duplicates_policy,
+    clear_previous,
     exact_source_counts,
     failed_by_target_namespace,
     read_tallies,
@@ -211,6 +212,7 @@ class Migration:
         caps = self.target.connector.capabilities
         mapping, chunk, total, splits = plan.mapping, plan.chunk_size, plan.total, plan.splits
         failures_dir: str | None = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
+        clear_previous(failures_dir)
         LOG.info(
             "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
             total,

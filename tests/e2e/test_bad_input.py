@@ -356,3 +356,18 @@ def test_the_cli_reports_the_balance_and_takes_the_duplicates_policy(tmp_path, c
     out = capsys.readouterr().out
     assert "namespace '': source 57 = written 53 + failed 4" in out
     assert "[duplicate] DuplicateId" in out and "'ok3'" in out
+
+
+def test_a_reused_failures_folder_does_not_carry_old_duplicates(tmp_path) -> None:
+    source = _issue_export(tmp_path / "export")
+    report = str(tmp_path / "report")
+    first = Migration(source, Client(provider="memory", store=unique_name("a"))).migrate(
+        source_index="src", target_index="dst", failures_path=report
+    )
+    assert any(e.stage == "duplicate" for e in first.errors)
+    single = Client(provider="memory", store=unique_name("one"))
+    single.upsert(index="one", vectors=[{"id": "x", "values": [1, 2, 3, 4]}])
+    second = Migration(single, Client(provider="memory", store=unique_name("b"))).migrate(
+        source_index="one", target_index="dst", failures_path=report
+    )
+    assert second.errors == [] and second.accounting == {"": {"source": 1, "written": 1, "failed": 0}}
