@@ -51,39 +51,46 @@ def check_duplicates_policy(policy: str) -> str:
 
 
 def _bucket(vector_id: IdValue) -> int:
-    """Stable across processes (Python's ``hash`` of a str is salted per process)."""
-    kind = "i" if isinstance(vector_id, int) else "s"
-    return zlib.crc32(f"{kind}:{vector_id}".encode("utf-8", "surrogatepass")) % BUCKETS
+    """Stable across processes (Python's ``hash`` of a str is salted per process). 7 and "7"
+    share a bucket, which is harmless: the tally itself keeps the kinds apart."""
+    text = vector_id if type(vector_id) is str else str(vector_id)
+    return zlib.crc32(text.encode("utf-8", "surrogatepass")) % BUCKETS
 
 
-def _bucketed(element: tuple[str, list[IdValue]]) -> Iterator[tuple[tuple[str, int], list[IdValue]]]:
+def _bucketed(element: tuple[str, list[IdValue]]) -> Iterator[tuple[tuple[str, int], str]]:
+    """One element per bucket a chunk touches, its ids packed as one JSON text: shuffling one
+    string costs far less than shuffling a list of many (JSON keeps integers and strings apart)."""
     namespace, ids = element
     groups: dict[int, list[IdValue]] = defaultdict(list)
     for vector_id in ids:
         groups[_bucket(vector_id)].append(vector_id)
     for bucket, members in groups.items():
-        yield (namespace, bucket), members
+        yield (namespace, bucket), json.dumps(members)
 
 
 class _IdTally(beam.CombineFn):
-    """Ids of one key -> (copies written, distinct ids, {id: copies} for ids written twice or more)."""
+    """Packed ids of one key -> (copies written, distinct ids, [(id, copies)] for ids written
+    twice or more). Accumulators stay lists of packed texts until the end."""
 
-    def create_accumulator(self) -> list[IdValue]:
+    def create_accumulator(self) -> list[str]:
         return []
 
-    def add_input(self, accumulator: list[IdValue], ids: list[IdValue]) -> list[IdValue]:
-        accumulator.extend(ids)
+    def add_input(self, accumulator: list[str], packed: str) -> list[str]:
+        accumulator.append(packed)
         return accumulator
 
-    def merge_accumulators(self, accumulators: Iterable[list[IdValue]]) -> list[IdValue]:
-        merged: list[IdValue] = []
-        for ids in accumulators:
-            merged.extend(ids)
+    def merge_accumulators(self, accumulators: Iterable[list[str]]) -> list[str]:
+        merged: list[str] = []
+        for packed in accumulators:
+            merged.extend(packed)
         return merged
 
-    def extract_output(self, accumulator: list[IdValue]) -> tuple[int, int, list[tuple[IdValue, int]]]:
-        counts = Counter(accumulator)
-        return len(accumulator), len(counts), [(i, n) for i, n in counts.items() if n > 1]
+    def extract_output(self, accumulator: list[str]) -> tuple[int, int, list[tuple[IdValue, int]]]:
+        counts: Counter[IdValue] = Counter()
+        for packed in accumulator:
+            counts.update(json.loads(packed))
+        copies = sum(counts.values())
+        return copies, len(counts), [(i, n) for i, n in counts.items() if n > 1]
 
 
 def _merge_tallies(tallies: Iterable[tuple[int, int, list[tuple[IdValue, int]]]]) -> tuple:
