@@ -33,10 +33,12 @@ from io_connectors.core.contract import (
     Tracker,
     normalize_metric,
 )
+from io_connectors.core.decode import decode_isolated
 from io_connectors.core.errors import ConfigError, IndexNotFound, RecordRejected
 from io_connectors.core.records import (
     IdValue,
     SparseBlock,
+    UnreadableRecords,
     VectorBatch,
     id_sort_key,
     metadata_from_json,
@@ -169,8 +171,9 @@ class MemoryConnector(Connector):
     def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
         return [(lo, min(lo + 4, stop)) for lo in range(start, stop, 4)] or [(start, stop)]
 
-    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
-        """Claims a block, then yields its ids: a claimed block owns all of its ids."""
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch | UnreadableRecords]:
+        """Claims a block, then yields its ids: a claimed block owns all of its ids; a row that
+        cannot be decoded fails alone."""
         idx = self._index(split.index)
         with idx.lock:
             ids = idx.namespaces.get(split.namespace, _Namespace()).sorted_ids()
@@ -178,7 +181,21 @@ class MemoryConnector(Connector):
         for block in range(tracker.current_restriction().start, -(-len(ids) // size)):
             if not tracker.try_claim(block):
                 return
-            yield self._batch(idx, split.namespace, ids[block * size : (block + 1) * size])
+            block_ids = ids[block * size : (block + 1) * size]
+            yield from decode_isolated(
+                len(block_ids),
+                lambda rows, chunk=block_ids: self._batch(idx, split.namespace, [chunk[r] for r in rows]),
+                block_ids.__getitem__,
+                split.namespace,
+                f"memory store {self.store_name!r}",
+                block * size,
+            )
+
+    def range_count(self, split: Split, start: int, stop: int) -> int | None:
+        idx = self._index(split.index)
+        with idx.lock:
+            total = len(idx.namespaces.get(split.namespace, _Namespace()).rows)
+        return max(0, min(stop * split.batch_size, total) - start * split.batch_size)
 
     def _batch(self, idx: _Index, namespace: str, ids: Sequence[IdValue]) -> VectorBatch:
         with idx.lock:

@@ -22,6 +22,7 @@ from io_connectors import Client, VectorMigrateError
 from io_connectors.core.contract import Location
 from io_connectors.core.registry import parse_uri
 from io_connectors.core.secrets import mask_uri
+from pipelines.accounting import DUPLICATE_POLICIES
 from pipelines.migration import DEFAULT_BATCH_SIZE, Migration, MigrationResult
 from pipelines.options_check import check_unknown_options
 from pipelines.progress_display import progress_display
@@ -78,6 +79,12 @@ def _print_migration(result: MigrationResult, as_json: bool, verification: dict 
         for error in result.errors[:10]:
             ids = ", ".join(repr(i) for i in error.ids[:5])
             print(f"  - [{error.stage}] {error}  ids: {ids}{' ...' if len(error.ids) > 5 else ''}")
+    for namespace, balance in result.accounting.items():
+        source = "?" if balance["source"] is None else f"{balance['source']:,}"
+        print(
+            f"  namespace {namespace!r}: source {source} = written {balance['written']:,} "
+            f"+ failed {balance['failed']:,}"
+        )
     if verification is not None:
         state = "verified" if verification["match"] else "MISMATCH"
         counts = f"source {verification['source_count']:,}, target {verification['target_count']:,}"
@@ -108,6 +115,7 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
             failures_path=args.failures_path,
             dead_letter=dead_letter,
             dead_letter_index=dead_letter_index,
+            duplicates=args.duplicates,
         )
     verification = None
     if args.verify or args.deep_verify:
@@ -248,6 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument(
         "--dead-letter", metavar="URI", help="write failed records to this index (e.g. parquet://)"
+    )
+    migrate.add_argument(
+        "--duplicates",
+        choices=DUPLICATE_POLICIES,
+        default="fail",
+        help="ids several source records share: fail every copy (default) or keep the last written",
     )
     migrate.add_argument("--failures-path", help="folder for the failure report (default: a temp folder)")
     migrate.add_argument("--verify", action="store_true", help="compare counts after migrating")

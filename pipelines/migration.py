@@ -27,6 +27,19 @@ from io_connectors.core.client import Client
 from io_connectors.core.contract import IndexInfo
 from io_connectors.core.errors import ConfigError, IntegrityError
 from io_connectors.core.failures import FailedRecords
+from pipelines.accounting import (
+    ACCOUNTING_FILE,
+    CountWrittenIds,
+    Ledger,
+    check_duplicates_policy,
+    clear_previous,
+    exact_source_counts,
+    failed_by_target_namespace,
+    read_tallies,
+    settle,
+    shortfall_message,
+    write_duplicate_failures,
+)
 from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
 from pipelines.runner import RunConfig, choose_runner, job_counters
@@ -63,6 +76,8 @@ class MigrationResult:
     duration_seconds: float
     metrics: dict[str, int] = field(default_factory=dict)
     failures_path: str | None = None
+    # Per target namespace: source count (None where not exact), written (distinct), failed.
+    accounting: dict[str, dict[str, int | None]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -96,6 +111,7 @@ class MigrationResult:
             ],
             "metrics": self.metrics,
             "failures_path": self.failures_path,
+            "accounting": self.accounting,
         }
 
 
@@ -136,15 +152,19 @@ class Migration:
         dead_letter: Client | None = None,
         dead_letter_index: str = "dead-letter",
         fail_on_integrity_error: bool = True,
+        duplicates: str = "fail",
     ) -> MigrationResult:
         """Copy every vector of ``source_index`` (one namespace, or all) into ``target_index``.
 
         ``batch_size`` vectors are read at a time, ``chunk_size`` vectors upserted at a time
         (capped by what the target accepts). Records that fail are reported in
         ``result.errors`` and, with ``dead_letter``, written to that client's index so they
-        can be replayed; the migration carries on past them.
+        can be replayed; the migration carries on past them. ``duplicates`` says what happens to
+        ids several source records share: "fail" (every copy) or "keep-last" (see
+        ``pipelines.accounting``).
         """
         started = time.monotonic()
+        check_duplicates_policy(duplicates)
         runner = choose_runner(self.run_config, self.pipeline_args)
         self._check_in_process(runner.in_process)
         plan = self.plan(
@@ -157,6 +177,7 @@ class Migration:
             namespace_map,
         )
         failures_dir: str | None = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
+        clear_previous(failures_dir)
         LOG.info(
             "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
             plan.total,
@@ -179,6 +200,9 @@ class Migration:
                 plan=plan,
                 progress=listener.sink() if runner.is_local else None,
             )
+            _ = migrated.written | "AccountWrites" >> CountWrittenIds(
+                FileSystems.join(failures_dir, ACCOUNTING_FILE)
+            )
             _ = (
                 migrated.failed
                 | "FailureJson" >> beam.Map(lambda f: json.dumps(f.as_dict(), default=str))
@@ -198,11 +222,28 @@ class Migration:
         counters = job_counters(result)
         _final_progress(state, counters, on_progress)
         errors = _read_failures(failures_dir)
+        ledger = settle(
+            read_tallies(failures_dir),
+            failed_by_target_namespace(((e.stage, e.namespace, e.count) for e in errors), plan.mapping),
+            exact_source_counts(
+                self.source.connector,
+                source_index,
+                plan.namespaces,
+                plan.source.namespaces if source_namespace is None else {source_namespace: plan.total},
+            ),
+            duplicates,
+            lambda namespace, ids: self.target.connector.delete(target_index, ids, namespace),
+        )
+        write_duplicate_failures(failures_dir, ledger.duplicates)
+        errors += [
+            MigrationError("DuplicateId", d.message, d.ids, d.namespace, "duplicate", d.failed_copies)
+            for d in ledger.duplicates
+        ]
         if failures_path is None and not errors:
             shutil.rmtree(failures_dir, ignore_errors=True)  # a temporary report with nothing in it
             failures_dir = None
         migration = MigrationResult(
-            migrated_count=counters.get("vectors_written", 0),
+            migrated_count=sum(ledger.migrated.values()),
             batches=counters.get("batches_written", 0),
             errors=errors,
             failed_count=sum(e.count for e in errors),
@@ -211,8 +252,9 @@ class Migration:
             duration_seconds=time.monotonic() - started,
             metrics=counters,
             failures_path=failures_dir,
+            accounting=ledger.as_dict(),
         )
-        self._check_accounting(migration, fail_on_integrity_error)
+        self._check_accounting(migration, ledger, fail_on_integrity_error)
         self.target.connector.finalize_index(target_index)
         return migration
 
@@ -275,7 +317,7 @@ class Migration:
             counters = job_counters(result, committed=False)
             if counters:
                 state.migrated = counters.get("vectors_written", 0)
-                state.failed = counters.get("vectors_failed", 0) + counters.get("vectors_invalid", 0)
+                state.failed = _failed_so_far(counters)
                 state.batches = counters.get("batches_written", 0)
             if on_progress is not None:
                 on_progress(state.snapshot())
@@ -283,18 +325,20 @@ class Migration:
             raise outcome[0]
 
     @staticmethod
-    def _check_accounting(result: MigrationResult, strict: bool) -> None:
-        """Every record read must be written or reported failed: nothing may vanish."""
-        counted = (
-            result.migrated_count
-            + result.metrics.get("vectors_failed", 0)
-            + result.metrics.get("vectors_invalid", 0)
-        )
+    def _check_accounting(result: MigrationResult, ledger: Ledger, strict: bool) -> None:
+        """Every record read must be written or reported failed, and every source record (where
+        the source count is exact) read or reported unreadable: nothing may vanish."""
+        written = result.metrics.get("vectors_written", 0)
+        counted = written + result.metrics.get("vectors_failed", 0) + result.metrics.get("vectors_invalid", 0)
+        messages = []
         if counted != result.read_count:
-            message = (
-                f"{result.read_count} vectors read but {result.migrated_count} written and "
-                f"{counted - result.migrated_count} reported failed"
+            messages.append(
+                f"{result.read_count} vectors read but {written} written "
+                f"and {counted - written} reported failed"
             )
+        if ledger.shortfalls():
+            messages.append(shortfall_message(ledger))
+        for message in messages:
             if strict:
                 raise IntegrityError(message)
             LOG.error(message)
@@ -330,13 +374,18 @@ class Migration:
         )
 
 
+def _failed_so_far(counters: Mapping[str, int]) -> int:
+    """Records reported failed at any step, from the job's counters (for progress reports)."""
+    return sum(counters.get(name, 0) for name in ("vectors_failed", "vectors_invalid", "vectors_unreadable"))
+
+
 def _final_progress(
     state: ProgressState, counters: dict[str, int], on_progress: ProgressCallback | None
 ) -> None:
     """One last report from the job's own metrics when the live reports fell short of them."""
     final = (
         counters.get("vectors_written", 0),
-        counters.get("vectors_failed", 0) + counters.get("vectors_invalid", 0),
+        _failed_so_far(counters),
         counters.get("batches_written", 0),
     )
     if (state.migrated, state.failed, state.batches) != final:

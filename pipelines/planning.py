@@ -14,6 +14,7 @@ from typing import Any
 from io_connectors.core.client import Client
 from io_connectors.core.contract import IndexInfo, Split
 from io_connectors.core.errors import ConfigError
+from pipelines.preflight import check_not_same, check_source_namespace, check_target_shape
 from transforms import NamespaceMap
 
 DEFAULT_BATCH_SIZE = 1000
@@ -73,18 +74,15 @@ def plan_migration(
     mapping = namespace_mapping(source_namespace, target_namespace, namespace_map)
     if source_namespace is None:
         mapping.check_against(source_info.namespaces)
+    check_source_namespace(source_info, source_namespace)
+    read_namespaces = [source_namespace] if source_namespace is not None else list(source_info.namespaces)
+    check_not_same(source, target, source_index, target_index, {ns: mapping(ns) for ns in read_namespaces})
     connector = target.connector
     target_info = None
     if target_index in connector.list_indexes():
         target_info = connector.describe_index(target_index)
-        dimension = source_info.dimension
-        if dimension is not None and target_info.dimension not in (None, dimension):
-            raise ConfigError(
-                f"target index {target_index!r} has dimension {target_info.dimension}, the source "
-                f"{source_index!r} has {source_info.dimension}"
-            )
+        check_target_shape(source_info, target_info)
     caps = connector.capabilities
-    read_namespaces = [source_namespace] if source_namespace is not None else list(source_info.namespaces)
     return MigrationPlan(
         source=source_info,
         target_index=target_index,

@@ -24,7 +24,7 @@ from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, ensure_target,
 
 
 class MigrateResult(NamedTuple):
-    """``written``: (target namespace, count) per upsert; ``failed``: every ``FailedRecords``."""
+    """``written``: (target namespace, ids written) per upsert; ``failed``: every ``FailedRecords``."""
 
     written: beam.PCollection
     failed: beam.PCollection

@@ -44,6 +44,8 @@ class VerificationResult:
     missing_count: int = 0
     extra_count: int = 0
     different_count: int = 0
+    # Records either side could not read (undecodable rows, unreadable ranges): never a match.
+    unreadable_count: int = 0
     examples: dict[str, list[Any]] = field(default_factory=dict)
     namespaces: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -253,8 +255,10 @@ def verify_contents(
                     examples[kind] = json.loads(text)
     shutil.rmtree(examples_dir, ignore_errors=True)
     missing, extra, different = (totals.get(f"verify_{k}", 0) for k in ("missing", "extra", "different"))
+    unreadable = totals.get("vectors_unreadable", 0)
+    failed_reads = totals.get("read_failures", 0)
     return VerificationResult(
-        match=counts.match and not (missing or extra or different),
+        match=counts.match and not (missing or extra or different or unreadable or failed_reads),
         source_count=counts.source_count,
         target_count=counts.target_count,
         deep=True,
@@ -262,6 +266,7 @@ def verify_contents(
         missing_count=missing,
         extra_count=extra,
         different_count=different,
+        unreadable_count=unreadable,
         examples={k: v for k, v in examples.items() if v},
         namespaces=counts.namespaces,
     )

@@ -19,6 +19,7 @@ from apache_beam.transforms.core import RestrictionProvider
 from io_connectors.core.contract import Connector, ConnectorSpec, Split
 from io_connectors.core.errors import ConfigError
 from io_connectors.core.failures import FAILED_TAG, FailedRecords
+from io_connectors.core.records import UnreadableRecords
 from io_connectors.core.registry import make_connector
 from io_connectors.core.retry import METRICS_NAMESPACE
 
@@ -32,15 +33,23 @@ class _ClaimRecorder:
         self._tracker = tracker
         self.last_attempt: int | None = None
         self.refused = False
+        self.yielded_since_claim = False
 
     def try_claim(self, position: int) -> bool:
         self.last_attempt = position
+        self.yielded_since_claim = False
         claimed = self._tracker.try_claim(position)
         self.refused = not claimed
         return claimed
 
     def current_restriction(self) -> OffsetRange:
         return self._tracker.current_restriction()
+
+    def unread_start(self) -> int:
+        """The first position whose records were not all yielded (a best guess after a failure)."""
+        if self.last_attempt is None:
+            return self._tracker.current_restriction().start
+        return self.last_attempt + 1 if self.yielded_since_claim else self.last_attempt
 
     def finish(self) -> None:
         """Claim the end of the range so the runner sees the whole restriction done."""
@@ -51,7 +60,12 @@ class _ClaimRecorder:
 
 
 class ReadSplitsFn(beam.DoFn, RestrictionProvider):
-    """Reads splits into batches; a split that cannot be read goes to the failed output."""
+    """Reads splits into batches; a split that cannot be read goes to the failed output.
+
+    A connector's ``read`` may also yield ``UnreadableRecords`` (rows it could not decode, ranges
+    it could not read): they go to the failed output (stage "read") and count in
+    ``vectors_unreadable``, and the rest of the split carries on.
+    """
 
     def __init__(self, spec: ConnectorSpec) -> None:
         self._spec = spec
@@ -59,6 +73,7 @@ class ReadSplitsFn(beam.DoFn, RestrictionProvider):
         self._vectors = Metrics.counter(METRICS_NAMESPACE, "vectors_read")
         self._batches = Metrics.counter(METRICS_NAMESPACE, "batches_read")
         self._failed = Metrics.counter(METRICS_NAMESPACE, "read_failures")
+        self._unreadable_records = Metrics.counter(METRICS_NAMESPACE, "vectors_unreadable")
         self.connector: Connector | None = None
 
     def setup(self) -> None:
@@ -96,26 +111,55 @@ class ReadSplitsFn(beam.DoFn, RestrictionProvider):
         assert self.connector is not None
         claims = _ClaimRecorder(tracker)
         try:
-            for batch in self.connector.read(split, claims):
-                self._vectors.inc(len(batch))
+            for item in self.connector.read(split, claims):
+                if isinstance(item, UnreadableRecords):
+                    yield self._unreadable(split, item)
+                    continue
+                self._vectors.inc(len(item))
                 self._batches.inc()
-                yield batch
+                claims.yielded_since_claim = True
+                yield item
         except ConfigError:
             raise
         except Exception as exc:  # a split we cannot read is reported, never skipped silently
             self._failed.inc()
-            restriction = claims.current_restriction()
-            first = restriction.start if claims.last_attempt is None else claims.last_attempt
+            first, stop = claims.unread_start(), claims.current_restriction().stop
+            lost = self._range_count(split, first, stop)
+            held = "an unknown number of records" if lost is None else f"{lost} record(s)"
             message = self._spec.redact(
                 f"reading {split.index!r} namespace {split.namespace!r} positions "
-                f"[{first}, {restriction.stop}) of split {split.key!r} failed: {exc}"
+                f"[{first}, {stop}) of split {split.key!r} ({held}) failed: {exc}"
             )
             LOG.error(message)
+            self._unreadable_records.inc(lost or 0)
             yield beam.pvalue.TaggedOutput(
                 FAILED_TAG,
-                FailedRecords("read", split.namespace, [], type(exc).__name__, message, count=0),
+                FailedRecords("read", split.namespace, [], type(exc).__name__, message, count=lost or 0),
             )
         claims.finish()
+
+    def _range_count(self, split: Split, start: int, stop: int) -> int | None:
+        assert self.connector is not None
+        try:
+            return self.connector.range_count(split, start, stop)
+        except Exception:  # sizing a failed read is best effort; the accounting flags a gap
+            return None
+
+    def _unreadable(self, split: Split, records: UnreadableRecords) -> beam.pvalue.TaggedOutput:
+        """Records the connector could not decode (or a range it could not read): failed, counted."""
+        self._unreadable_records.inc(records.count or 0)
+        message = self._spec.redact(f"reading {split.index!r}: {records.message()}")
+        return beam.pvalue.TaggedOutput(
+            FAILED_TAG,
+            FailedRecords(
+                "read",
+                records.namespace,
+                list(records.ids),
+                records.error_class,
+                message,
+                count=records.count,
+            ),
+        )
 
 
 class ReadVectors(beam.PTransform):

@@ -102,7 +102,7 @@ def _raise_failure(failure: FailedRecords) -> None:
 
 
 class WriteResult(NamedTuple):
-    """``written``: (namespace, count) per upsert; ``failed``: ``FailedRecords`` per refusal."""
+    """``written``: (namespace, ids written) per upsert; ``failed``: ``FailedRecords`` per refusal."""
 
     written: beam.PCollection
     failed: beam.PCollection

@@ -96,7 +96,7 @@ class WriteBatchesFn(beam.DoFn):
             self._batches.inc()
             if self._progress is not None:
                 self._progress.report(batch.namespace, len(batch), 0)
-            yield batch.namespace, len(batch)
+            yield batch.namespace, list(batch.ids)
 
     def _bisect_or_fail(self, batch: VectorBatch, exc: Exception) -> Iterator[Any]:
         if len(batch) == 1:
@@ -122,7 +122,10 @@ class WriteBatchesFn(beam.DoFn):
 
 
 class WriteVectors(beam.PTransform):
-    """``batches | WriteVectors(spec, index)`` -> tagged outputs ``written`` and ``failed``."""
+    """``batches | WriteVectors(spec, index)`` -> tagged outputs ``written`` and ``failed``.
+
+    ``written`` holds ``(namespace, ids)`` of every successful upsert (ids only, for accounting).
+    """
 
     def __init__(
         self, spec: ConnectorSpec, index: str, progress: ProgressSink | None = None, counter_prefix: str = ""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 from io_connectors.core.errors import ConfigError
-from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.core.records import IdValue, UnreadableRecords, VectorBatch
 from io_connectors.core.secrets import SECRET_OPTION_NAMES, redact
 
 METRICS = ("cosine", "euclidean", "dotproduct", "manhattan")
@@ -55,6 +55,7 @@ class Capabilities:
     max_batch_bytes: int | None = None
     max_dimension: int | None = None
     max_id_length: int | None = None
+    empty_ids: bool = True  # whether "" is a valid id
     ascii_ids_only: bool = False
     int_ids: bool = True
     sparse: bool = True
@@ -202,9 +203,37 @@ class Connector(abc.ABC):
     def plan(self, index: str, namespace: str | None, batch_size: int) -> list[Split]:
         """Describe the whole read (one namespace, or all when None) as splits."""
 
+    def count_is_exact(self, index: str, namespace: str | None = None) -> bool:
+        """Whether ``count`` is the exact number of records ``read`` will meet.
+
+        A migration checks *source count = written + failed* per namespace only where this
+        holds; providers whose counts are estimates or eventually consistent return False.
+        """
+        return True
+
     @abc.abstractmethod
-    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
-        """Yield batches of at most ``split.batch_size`` vectors, claiming positions first."""
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch | UnreadableRecords]:
+        """Yield batches of at most ``split.batch_size`` vectors, claiming positions first.
+
+        Record-level isolation: a source row that cannot be decoded (bad JSON, a null or ragged
+        vector, a value of the wrong type, an unreadable id) must not take its neighbours down.
+        Decode each chunk of rows with ``core.decode.decode_isolated`` (or ``decode_arrow`` for
+        Arrow data): it costs nothing extra when every row is good, and otherwise yields the good
+        rows as a batch and each bad one as an ``UnreadableRecords`` (its id, or its position
+        when the id itself is unreadable, and the reason). A range that cannot be read at all
+        (an I/O error after retries) is yielded as ``UnreadableRecords`` with ``count`` = the
+        records it held (row-group metadata, page counts, listed ids) and their ids where cheap;
+        then carry on with the next range. Exceptions that escape ``read`` fail the rest of the
+        split as one report whose size may be unknown, which the source accounting then flags.
+        """
+
+    def range_count(self, split: Split, start: int, stop: int) -> int | None:
+        """Records at positions [start, stop) of ``split``, if cheap to know (None otherwise).
+
+        Sizes the report of a read that failed with an exception, so the failed count holds
+        the records lost; a connector that reports its own unreadable ranges need not bother.
+        """
+        return None
 
     def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
         """Initial sub-ranges of a split for parallel reading; one range by default."""

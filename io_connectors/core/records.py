@@ -29,6 +29,38 @@ class RecordError(ValueError):
 
 
 @dataclass(frozen=True)
+class UnreadableRecords:
+    """Source records a connector's ``read`` could not turn into a ``VectorBatch``.
+
+    Yielded by ``read`` next to batches; the generic read routes it to the failed output
+    (stage "read") and counts ``count`` records there. ``ids`` names the records when their ids
+    could be read; otherwise ``positions`` locates them inside ``where`` (a file, a row group, a
+    page range). For a range that could not be read at all, ``count`` is the number of records
+    it held (from row-group metadata, page counts or listed ids), ``ids`` those ids where cheap.
+    """
+
+    namespace: str
+    reason: str
+    ids: tuple[IdValue, ...] = ()
+    positions: tuple[int, ...] = ()
+    count: int | None = None
+    where: str = ""
+    error_class: str = "UnreadableRecord"
+
+    def __post_init__(self) -> None:
+        if self.count is None:
+            object.__setattr__(self, "count", len(self.ids) or len(self.positions))
+
+    def message(self) -> str:
+        located = f"{self.where}: " if self.where else ""
+        if self.positions and not self.ids:
+            shown = ", ".join(str(p) for p in self.positions[:20])
+            more = f" (and {len(self.positions) - 20} more)" if len(self.positions) > 20 else ""
+            located += f"row(s) {shown}{more}: "
+        return f"{located}{self.reason}"
+
+
+@dataclass(frozen=True)
 class SparseBlock:
     """Sparse vectors of a batch in CSR form.
 
@@ -324,12 +356,7 @@ class VectorBatch:
     @classmethod
     def from_arrow(cls, table: pa.RecordBatch | pa.Table, namespace: str = "") -> VectorBatch:
         names = table.schema.names
-        raw_ids = table.column("id").to_pylist()
-        if "id_is_int" in names:
-            flags = table.column("id_is_int").to_pylist()
-            ids: list[IdValue] = [int(i) if f else i for i, f in zip(raw_ids, flags)]
-        else:
-            ids = raw_ids
+        ids = _ids_from_arrow(table)
         values = None
         if "values" in names:
             values = _dense_from_arrow(table.column("values"), ids)
@@ -357,6 +384,27 @@ def _absent_sparse(n: int) -> SparseBlock:
     )
 
 
+def _ids_from_arrow(table: pa.RecordBatch | pa.Table) -> list[IdValue]:
+    """Ids with their kind; a null id, an id of another type or a bad integer flag raises."""
+    column = table.column("id")
+    if not (
+        pa.types.is_string(column.type)
+        or pa.types.is_large_string(column.type)
+        or pa.types.is_integer(column.type)
+    ):
+        raise RecordError(f"field 'id' has type {column.type}; expected strings or integers")
+    if column.null_count:
+        raise RecordError("field 'id' is null")
+    raw_ids = column.to_pylist()
+    if "id_is_int" not in table.schema.names:
+        return raw_ids
+    flags = table.column("id_is_int").to_pylist()
+    try:
+        return [int(i) if f else i for i, f in zip(raw_ids, flags)]
+    except ValueError as exc:
+        raise RecordError(f"field 'id' is flagged as an integer but is not one ({exc})") from None
+
+
 def _dense_from_arrow(column: pa.Array | pa.ChunkedArray, ids: Sequence[IdValue]) -> np.ndarray | None:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
@@ -364,14 +412,29 @@ def _dense_from_arrow(column: pa.Array | pa.ChunkedArray, ids: Sequence[IdValue]
         return None
     if column.null_count == len(column):
         return None
+    if not (
+        pa.types.is_list(column.type)
+        or pa.types.is_large_list(column.type)
+        or pa.types.is_fixed_size_list(column.type)
+    ):
+        raise RecordError(f"field 'values' has type {column.type}; expected a list of numbers")
+    value_type = column.type.value_type
+    if not (pa.types.is_floating(value_type) or pa.types.is_integer(value_type)):
+        raise RecordError(f"field 'values' has type {column.type}; expected a list of numbers")
     if column.null_count:
         missing = [ids[i] for i, v in enumerate(column.is_valid().to_pylist()) if not v][:5]
-        raise RecordError(f"vectors {missing} have no dense values while others in the batch do")
+        raise RecordError(f"vectors {missing} have no dense values (field 'values' is null) while others do")
+    if pa.types.is_fixed_size_list(column.type):
+        column = column.cast(pa.list_(value_type))
+    if column.values.null_count:
+        raise RecordError("field 'values' contains null numbers")
     offsets = column.offsets.to_numpy()
     lengths = np.diff(offsets)
     if lengths.min() != lengths.max():
         bad = int(np.argmax(lengths != lengths[0]))
-        raise RecordError(f"vector {ids[bad]!r} has {lengths[bad]} dense values, expected {lengths[0]}")
+        raise RecordError(
+            f"vector {ids[bad]!r}: field 'values' has {lengths[bad]} values, expected {lengths[0]}"
+        )
     flat = column.values.to_numpy(zero_copy_only=False)[offsets[0] : offsets[-1]]
     return flat.astype(DENSE_DTYPE, copy=False).reshape(len(column), int(lengths[0]))
 
@@ -437,9 +500,11 @@ def metadata_from_json(text: str, vector_id: IdValue) -> Metadata:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise RecordError(f"vector {vector_id!r}: metadata is not valid JSON ({exc})") from None
+        raise RecordError(f"vector {vector_id!r}: field 'metadata' is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise RecordError(f"vector {vector_id!r}: field 'metadata' is nested too deeply to decode") from None
     if not isinstance(value, dict):
-        raise RecordError(f"vector {vector_id!r}: metadata JSON must be an object")
+        raise RecordError(f"vector {vector_id!r}: field 'metadata' must be a JSON object")
     return value
 
 

@@ -49,6 +49,8 @@ def reject_reasons(batch: VectorBatch, caps: Capabilities, dimension: int | None
                 refuse(int(row), "sparse values contain NaN or infinity")
     for row, vector_id in enumerate(batch.ids):
         if isinstance(vector_id, str):
+            if not vector_id and not caps.empty_ids:
+                refuse(row, "id is empty, which the target does not allow")
             if caps.max_id_length is not None and len(vector_id) > caps.max_id_length:
                 refuse(row, f"id is {len(vector_id)} characters; the target allows {caps.max_id_length}")
             if caps.ascii_ids_only and not vector_id.isascii():

@@ -42,7 +42,7 @@ from io_connectors.core.contract import (
 )
 from io_connectors.core.errors import ConfigError, IndexNotFound
 from io_connectors.core.fields import FieldMapping
-from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.core.records import IdValue, UnreadableRecords, VectorBatch
 from io_connectors.parquet.columns import ColumnPlan
 from io_connectors.parquet.dataset import (
     INDEX_FILE,
@@ -51,6 +51,7 @@ from io_connectors.parquet.dataset import (
     list_datasets,
     namespace_folder,
 )
+from io_connectors.parquet.rows import UNREADABLE, footer, read_row_group
 from io_connectors.parquet.storage import Storage, has_glob
 
 FORMAT = "vector-migrate/parquet/1"
@@ -188,11 +189,15 @@ class ParquetConnector(Connector):
         )
 
     def _counts(self, dataset: Dataset) -> Iterator[tuple[str, int]]:
-        """(namespace, rows) per file, or per namespace value with ``namespace_field``."""
+        """(namespace, rows) per file, or per namespace value with ``namespace_field``; files
+        whose footer cannot be read count nothing (``count_is_exact`` says so)."""
         for namespace, files in dataset.files.items():
             for path in files:
+                meta = footer(self.storage, path)
+                if meta is None:
+                    continue
                 if self.fields.namespace_field is None:
-                    yield namespace, self.storage.parquet(path).metadata.num_rows
+                    yield namespace, meta.num_rows
                     continue
                 column = self.storage.parquet(path).read([self._column_plan(dataset, path).namespace])[0]
                 for entry in pc.value_counts(pc.fill_null(pc.cast(column, pa.string()), "")).to_pylist():
@@ -235,13 +240,18 @@ class ParquetConnector(Connector):
 
     # -- reading ---------------------------------------------------------------------------
     def plan(self, index: str, namespace: str | None, batch_size: int) -> list[Split]:
+        """One split a file; a file whose footer cannot be read is one split of one position,
+        whose read reports it (so it is never skipped silently)."""
         dataset = self._dataset(index)
         self._datasets[index] = dataset
         splits = []
         for file_namespace, files in dataset.files.items():
             for path in files:
-                reader = self.storage.parquet(path)
-                meta = reader.metadata
+                meta = footer(self.storage, path)
+                if meta is None:
+                    if namespace is None or namespace == file_namespace:
+                        splits.append(Split(index, file_namespace, 0, 1, batch_size, path, estimated_count=0))
+                    continue
                 if not meta.num_rows:
                     continue
                 if self.fields.namespace_field is None:
@@ -257,25 +267,47 @@ class ParquetConnector(Connector):
                         splits.append(Split(index, value, 0, meta.num_row_groups, batch_size, path, count))
         return splits
 
+    def count_is_exact(self, index: str, namespace: str | None = None) -> bool:
+        """Exact from the files' footers, unless a footer cannot be read."""
+        return all(
+            footer(self.storage, path) is not None
+            for file_namespace, files in self._dataset(index).files.items()
+            if namespace is None or self.fields.namespace_field is not None or namespace == file_namespace
+            for path in files
+        )
+
     def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
         return [(group, group + 1) for group in range(start, stop)]
 
-    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch | UnreadableRecords]:
+        """Row group by row group; a bad row fails alone, an unreadable row group with its size."""
         if split.index not in self._datasets:
             self._datasets[split.index] = self._dataset(split.index)
-        plan = self._column_plan(self._datasets[split.index], split.key)
-        reader = self.storage.parquet(split.key)
+        try:
+            plan = self._column_plan(self._datasets[split.index], split.key)
+            reader = self.storage.parquet(split.key)
+        except UNREADABLE as exc:
+            if tracker.try_claim(tracker.current_restriction().start):
+                yield UnreadableRecords(
+                    split.namespace,
+                    f"the file cannot be read, number of records unknown: {type(exc).__name__}: {exc}",
+                    count=0,
+                    where=f"file {split.key}",
+                    error_class=type(exc).__name__,
+                )
+            return
         columns = plan.read_columns + (["id_is_int"] if "id_is_int" in reader.schema_arrow.names else [])
-        for group in range(tracker.current_restriction().start, reader.metadata.num_row_groups):
-            if not tracker.try_claim(group):
-                return
-            table = reader.read_row_group(group, columns=columns)
+
+        def canonical(table: pa.Table) -> pa.Table:
             if plan.namespace is not None:
                 names = pc.fill_null(pc.cast(table.column(plan.namespace), pa.string()), "")
                 table = table.filter(pc.equal(names, split.namespace))
-            canonical = _with_flags(plan.normalise(table), table)
-            for batch in canonical.to_batches(max_chunksize=split.batch_size):
-                yield VectorBatch.from_arrow(batch, split.namespace)
+            return _with_flags(plan.normalise(table), table)
+
+        for group in range(tracker.current_restriction().start, reader.metadata.num_row_groups):
+            if not tracker.try_claim(group):
+                return
+            yield from read_row_group(reader, group, split, columns, plan.id, canonical)
 
     # -- writing ---------------------------------------------------------------------------
     def write(self, index: str, batch: VectorBatch) -> None:
@@ -342,8 +374,11 @@ class ParquetConnector(Connector):
         self._remove_ids(folder, pa.array(_id_keys(ids or ()), type=pa.string()), keep="")
 
     def _scan(self, index: str, namespace: str) -> Iterator[VectorBatch]:
+        """Every readable record of the namespace (point access: unreadable ones are not found)."""
         for split in self.plan(index, namespace, 100_000):
-            yield from self.read(split, _Unbounded(split.stop))
+            for item in self.read(split, _Unbounded(split.stop)):
+                if isinstance(item, VectorBatch):
+                    yield item
 
 
 class _Unbounded:

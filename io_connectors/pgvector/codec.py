@@ -31,6 +31,7 @@ import numpy as np
 from psycopg.adapt import AdaptersMap, Buffer, Loader
 from psycopg.pq import Format
 
+from io_connectors.core.decode import decode_isolated
 from io_connectors.core.errors import PermanentError
 from io_connectors.core.fields import DOCUMENT_KEY
 from io_connectors.core.records import (
@@ -39,6 +40,7 @@ from io_connectors.core.records import (
     IdValue,
     RecordError,
     SparseBlock,
+    UnreadableRecords,
     VectorBatch,
     metadata_to_json,
 )
@@ -95,8 +97,14 @@ class RowShape:
     text: bool = False  # a document text column: its value joins the metadata as DOCUMENT_KEY
 
 
-def batches_from_rows(rows: Sequence[tuple], shape: RowShape, batch_size: int) -> Iterator[VectorBatch]:
-    """Batches of at most ``batch_size`` rows, one per namespace and dense width, in row order."""
+def batches_from_rows(
+    rows: Sequence[tuple], shape: RowShape, batch_size: int, where: str = ""
+) -> Iterator[VectorBatch | UnreadableRecords]:
+    """Batches of at most ``batch_size`` rows, one per namespace and dense width, in row order.
+
+    A row that cannot be decoded (a null id, a bad integer flag) is reported alone, located by
+    its page when its id is unreadable.
+    """
     groups: dict[tuple[str, int], list[int]] = {}
     for i, row in enumerate(rows):
         dense = row[DENSE]
@@ -104,10 +112,24 @@ def batches_from_rows(rows: Sequence[tuple], shape: RowShape, batch_size: int) -
     for (namespace, width), members in groups.items():
         for lo in range(0, len(members), batch_size):
             picked = [rows[i] for i in members[lo : lo + batch_size]]
-            yield _batch(picked, namespace, width >= 0, shape)
+            yield from decode_isolated(
+                len(picked),
+                lambda chosen, picked=picked, ns=namespace, dense=width >= 0: _batch(
+                    [picked[r] for r in chosen], ns, dense, shape
+                ),
+                lambda row, picked=picked: _row_id(picked[row]),
+                namespace,
+                where,
+            )
+
+
+def _row_id(row: tuple) -> IdValue | None:
+    return None if row[ID] is None else (int(row[ID]) if row[FLAG] else row[ID])
 
 
 def _batch(rows: list[tuple], namespace: str, has_dense: bool, shape: RowShape) -> VectorBatch:
+    if any(r[ID] is None for r in rows):
+        raise RecordError("field 'id' is null")
     ids: list[IdValue] = [int(r[ID]) if r[FLAG] else r[ID] for r in rows]
     values = _dense([r[DENSE] for r in rows], shape.half) if has_dense else None
     sparse = _sparse([r[SPARSE] for r in rows])

@@ -76,7 +76,7 @@ from io_connectors.core.contract import (
 )
 from io_connectors.core.errors import ConfigError, PermanentError, RecordRejected
 from io_connectors.core.fields import FIELD_OPTIONS, FieldMapping, layout_option, provider_options
-from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.core.records import IdValue, UnreadableRecords, VectorBatch
 from io_connectors.core.retry import METRICS_NAMESPACE
 from io_connectors.core.secrets import redact
 from io_connectors.pgvector import sql as statements
@@ -367,7 +367,7 @@ class PgvectorConnector(Connector):
         step = max(1, math.ceil(split.batch_size * RANGES_PER_SPLIT_ROWS / rows_per_page))
         return [(lo, min(lo + step, stop)) for lo in range(start, stop, step)] or [(start, stop)]
 
-    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch | UnreadableRecords]:
         """Claim page after page, yielding only rows of claimed pages (see the module docstring)."""
         self._ranges_read.inc()
         layout = self._layout(split.index)
@@ -386,7 +386,8 @@ class PgvectorConnector(Connector):
                 rows, positions = [rows[i] for i in order], positions[order]
             claimed = next((p for p in range(page, stop) if not tracker.try_claim(p)), stop)
             keep = int(np.searchsorted(positions, claimed, side="left"))
-            yield from batches_from_rows(rows[:keep], shape, split.batch_size)
+            where = f"{layout.label} pages {page}..{stop - 1}"
+            yield from batches_from_rows(rows[:keep], shape, split.batch_size, where)
             if claimed < stop:
                 return
             page = stop
@@ -461,7 +462,7 @@ class PgvectorConnector(Connector):
         query = statements.fetch(layout, namespace, match)
         rows = self._call(lambda conn: _binary_rows(conn, query), f"fetching from {layout.label}")
         shape = _row_shape(layout)
-        batches = list(batches_from_rows(rows, shape, max(len(rows), 1)))
+        batches = [b for b in batches_from_rows(rows, shape, max(len(rows), 1)) if isinstance(b, VectorBatch)]
         if not batches:
             return VectorBatch([], namespace=namespace)
         try:

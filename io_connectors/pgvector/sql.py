@@ -100,10 +100,9 @@ def select_list(layout: TableLayout) -> sql.Composable:
 
 
 def _row_filter(layout: TableLayout, namespace: str | None) -> list[sql.Composable]:
-    """Rows without an id are not records; ``namespace`` (unless None) filters on it."""
+    """``namespace`` (unless None) filters on it. Rows without an id are read and counted: the
+    reader reports each as a failed record (by its page), never dropping it silently."""
     conditions: list[sql.Composable] = []
-    if not layout.id.not_null:
-        conditions.append(sql.SQL("{} IS NOT NULL").format(layout.id.ident))
     if namespace is not None:
         conditions.append(sql.SQL("{} = {}").format(namespace_expr(layout), sql.Literal(namespace)))
     return conditions

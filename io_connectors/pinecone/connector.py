@@ -47,9 +47,10 @@ from io_connectors.core.contract import (
     Tracker,
     normalize_metric,
 )
+from io_connectors.core.decode import decode_isolated
 from io_connectors.core.errors import ConfigError, PermanentError, RecordRejected
 from io_connectors.core.fields import DOCUMENT_KEY, DocumentPayload, layout_option, provider_options
-from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.core.records import IdValue, UnreadableRecords, VectorBatch
 from io_connectors.core.retry import with_retries
 from io_connectors.pinecone.checks import id_problem, index_refusals, vector_refusals
 from io_connectors.pinecone.errors import translate
@@ -87,6 +88,7 @@ class PineconeConnector(Connector):
         max_batch_bytes=None,
         max_dimension=MAX_DIMENSION,
         max_id_length=512,
+        empty_ids=False,
         ascii_ids_only=True,
         int_ids=False,
         sparse=True,
@@ -284,18 +286,27 @@ class PineconeConnector(Connector):
         following = page.pagination.next if page.pagination is not None else None
         return [v.id for v in page.vectors if v.id is not None], following
 
-    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+    def count_is_exact(self, index: str, namespace: str | None = None) -> bool:
+        """Pinecone's index statistics are eventually consistent: not an exact count."""
+        return False
+
+    def range_count(self, split: Split, start: int, stop: int) -> int | None:
+        key: PageRange = split.key
+        return None if key.ids is None else len(key.ids[start:stop])
+
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch | UnreadableRecords]:
         handle = self._handle(split.index)
         restriction = tracker.current_restriction()
         wanted = self._split_ids(handle, split, restriction.stop)[restriction.start :]
         groups = id_batches(wanted, min(split.batch_size, MAX_FETCH_IDS), self.options.fetch_url_bytes)
         fetches = (
-            lambda group=group: self._fetch_group(handle, group, split.namespace)
+            lambda group=group: self._fetch_group(handle, group, split.namespace, listed=True)
             for group in claimed(tracker, restriction.start, groups)
         )
-        yield from self._flight.run(
+        for items in self._flight.run(
             fetches, f"pinecone fetch from {split.index!r}", self.options.read_concurrency
-        )
+        ):
+            yield from items
 
     def _split_ids(self, handle: IndexHandle, split: Split, stop: int) -> Sequence[str]:
         """The ids at positions [0, stop) of a split: carried by it, or listed again."""
@@ -311,12 +322,32 @@ class PineconeConnector(Connector):
                 break
         return ids[:stop]
 
-    def _fetch_group(self, handle: IndexHandle, ids: list[str], namespace: str) -> VectorBatch:
+    def _fetch_group(
+        self, handle: IndexHandle, ids: list[str], namespace: str, listed: bool = False
+    ) -> list[VectorBatch | UnreadableRecords]:
+        """Ids fetched: a vector that cannot be decoded fails alone; a ``listed`` id the fetch
+        does not return (deleted meanwhile) is reported, not dropped silently."""
         found = self._guard(
             lambda: handle.data.fetch(ids=ids, namespace=namespace).vectors,
             f"fetch from {handle.name!r} namespace {namespace!r}",
         )
-        return self.payload.decode_batch(batch_from_fetch(found, ids, namespace), "pinecone")
+        present = [i for i in dict.fromkeys(ids) if i in found]
+        items: list[VectorBatch | UnreadableRecords] = list(
+            decode_isolated(
+                len(present),
+                lambda rows: self.payload.decode_batch(
+                    batch_from_fetch(found, [present[r] for r in rows], namespace), "pinecone"
+                ),
+                present.__getitem__,
+                namespace,
+            )
+        )
+        missing = tuple(i for i in dict.fromkeys(ids) if i not in found)
+        if missing and listed:
+            items.append(
+                UnreadableRecords(namespace, "listed but not returned by fetch (deleted meanwhile?)", missing)
+            )
+        return items
 
     # -- writing ---------------------------------------------------------------------------
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
@@ -379,7 +410,10 @@ class PineconeConnector(Connector):
         groups = id_batches(wanted, MAX_FETCH_IDS, self.options.fetch_url_bytes)
         fetches = (lambda g=group: self._fetch_group(handle, g, namespace) for group in groups)
         batches = [
-            b for b in self._flight.run(fetches, "pinecone fetch", self.options.read_concurrency) if len(b)
+            b
+            for items in self._flight.run(fetches, "pinecone fetch", self.options.read_concurrency)
+            for b in items
+            if isinstance(b, VectorBatch) and len(b)
         ]
         return VectorBatch.concat(batches) if batches else VectorBatch([], namespace=namespace)
 

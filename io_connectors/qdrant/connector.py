@@ -41,7 +41,7 @@ from io_connectors.core.contract import (
     normalize_metric,
 )
 from io_connectors.core.errors import ConfigError, IndexNotFound, PermanentError, RecordRejected
-from io_connectors.core.records import IdValue, VectorBatch
+from io_connectors.core.records import IdValue, UnreadableRecords, VectorBatch
 from io_connectors.core.retry import with_retries
 from io_connectors.qdrant.backend import Backend, CollectionShape, VectorNames
 from io_connectors.qdrant.client_backend import QdrantClientBackend
@@ -231,14 +231,16 @@ class QdrantConnector(Connector):
     def split_restriction(self, split: Split, start: int, stop: int) -> list[tuple[int, int]]:
         return ranges_between(split.key.boundaries, start, stop)
 
-    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch]:
+    def read(self, split: Split, tracker: Tracker) -> Iterator[VectorBatch | UnreadableRecords]:
         place = self.layout.place(split.index, split.namespace)
         shape = self._shape(place.collection)
         names = self._names(shape)
         dimension = self._dimension(shape) or 0
         reader = NamespaceReader(self.backend, self._retrying, place)
-        for batch in reader.read(split, tracker, names, dimension):
-            yield self.settings.payload.decode_batch(batch, "qdrant")
+        for item in reader.read(split, tracker, names, dimension):
+            yield (
+                self.settings.payload.decode_batch(item, "qdrant") if isinstance(item, VectorBatch) else item
+            )
 
     # -- writing ---------------------------------------------------------------------------
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
@@ -320,7 +322,7 @@ class QdrantConnector(Connector):
         except IndexNotFound:
             return VectorBatch([], namespace=namespace)
         wanted = list(dict.fromkeys(point_id(i, place.id_key) for i in ids))
-        found: list[VectorBatch] = []
+        found: list[VectorBatch | UnreadableRecords] = []
         for lo in range(0, len(wanted), FETCH_CHUNK):
             chunk = wanted[lo : lo + FETCH_CHUNK]
             points = self._retrying(
@@ -328,7 +330,11 @@ class QdrantConnector(Connector):
             )
             rows = [r for r, payload in enumerate(points.payloads) if place.holds(payload)]
             found += to_batches(points, rows, namespace, place.field)
-        found = [self.settings.payload.decode_batch(b, "qdrant") for b in found if len(b)]
+        found = [
+            self.settings.payload.decode_batch(b, "qdrant")
+            for b in found
+            if isinstance(b, VectorBatch) and len(b)  # undecodable: not found
+        ]
         return VectorBatch.concat(found) if found else VectorBatch([], namespace=namespace)
 
     def delete(

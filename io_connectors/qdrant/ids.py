@@ -25,7 +25,7 @@ import uuid
 from collections.abc import MutableMapping, Sequence
 from typing import Any
 
-from io_connectors.core.records import IdValue
+from io_connectors.core.records import IdValue, RecordError
 
 ID_FIELD = "_vm_id"
 ID_KIND_FIELD = "_vm_id_kind"
@@ -82,7 +82,14 @@ def original_id(stored: int | str | uuid.UUID, payload: MutableMapping[str, Any]
     raw = payload.pop(ID_FIELD, None)
     kind = payload.pop(ID_KIND_FIELD, None)
     if raw is not None:
-        return int(raw) if kind == "int" else str(raw)
+        if kind != "int":
+            return str(raw)
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            raise RecordError(
+                f"payload field {ID_FIELD!r} holds {raw!r}, marked as an integer id but not one"
+            ) from None
     return stored if isinstance(stored, int) else str(stored)
 
 

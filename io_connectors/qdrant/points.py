@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from io_connectors.core.records import DENSE_DTYPE, Metadata, SparseBlock, VectorBatch
+from io_connectors.core.decode import decode_isolated
+from io_connectors.core.records import DENSE_DTYPE, Metadata, SparseBlock, UnreadableRecords, VectorBatch
 from io_connectors.qdrant.backend import Points
 from io_connectors.qdrant.ids import ID_FIELD, ID_KIND_FIELD, id_fields, point_id, restore_ids
 
@@ -53,7 +54,7 @@ def to_points(batch: VectorBatch, namespace_key: str, namespace_field: str | Non
 
 def to_batches(
     points: Points, rows: Sequence[int], namespace: str, namespace_field: str | None
-) -> Iterator[VectorBatch]:
+) -> Iterator[VectorBatch | UnreadableRecords]:
     """The given rows of ``points`` as batches of ``namespace``: one batch, or two when some
     points lack the dense vector (a batch holds dense values for all its rows or for none)."""
     if not len(rows):
@@ -61,18 +62,33 @@ def to_batches(
     dense = points.dense if points.dense is not None else [None] * len(points)
     without = [] if isinstance(dense, np.ndarray) else [i for i in rows if dense[i] is None]
     if not without:
-        yield _batch(points, rows, namespace, namespace_field, True)
+        yield from _isolated(points, rows, namespace, namespace_field, True)
         return
     with_dense = [i for i in rows if dense[i] is not None]
     for group, has_dense in ((with_dense, True), (without, False)):
         if group:
-            yield _batch(points, group, namespace, namespace_field, has_dense)
+            yield from _isolated(points, group, namespace, namespace_field, has_dense)
+
+
+def _isolated(
+    points: Points, rows: Sequence[int], namespace: str, namespace_field: str | None, has_dense: bool
+) -> Iterator[VectorBatch | UnreadableRecords]:
+    """A point whose payload cannot give back its record (a tampered id field) fails alone,
+    reported by its stored point id."""
+    yield from decode_isolated(
+        len(rows),
+        lambda chosen: _batch(points, [rows[r] for r in chosen], namespace, namespace_field, has_dense),
+        lambda r: (
+            str(points.ids[rows[r]]) if not isinstance(points.ids[rows[r]], int) else points.ids[rows[r]]
+        ),
+        namespace,
+    )
 
 
 def _batch(
     points: Points, rows: Sequence[int], namespace: str, namespace_field: str | None, has_dense: bool
 ) -> VectorBatch:
-    payloads = [points.payloads[i] for i in rows]  # fresh dicts, each used once: edited in place
+    payloads = [dict(points.payloads[i]) for i in rows]  # copies: edited in place below
     ids = restore_ids([points.ids[i] for i in rows], payloads)
     metadata: list[Metadata | None] = []
     for payload in payloads:

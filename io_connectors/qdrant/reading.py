@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from io_connectors.core.contract import Split, Tracker
-from io_connectors.core.records import VectorBatch, metadata_nbytes
+from io_connectors.core.records import UnreadableRecords, VectorBatch, metadata_nbytes
 from io_connectors.qdrant.backend import Backend, Points, StoredId, VectorNames
 from io_connectors.qdrant.ids import cut_positions, offset_at, position
 from io_connectors.qdrant.namespaces import Place
@@ -97,7 +97,7 @@ class NamespaceReader:
 
     def read(
         self, split: Split, tracker: Tracker, names: VectorNames, dimension: int
-    ) -> Iterator[VectorBatch]:
+    ) -> Iterator[VectorBatch | UnreadableRecords]:
         """Read the tracker's range; ``self.place`` must be the one ``split`` was planned with."""
         namespace, field = self.place, self.place.field
         reader = self if split.key.filtered else replace(self, place=namespace.unfiltered())
