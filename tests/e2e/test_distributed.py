@@ -23,7 +23,7 @@ from pipelines.runner import RunConfig
 from scripts.worker_pool import WorkerPool
 
 N = 50_000
-DIM = 128
+DIM = 64
 RUN_CONFIG = Path(__file__).parents[2] / "run_configs" / "portable-worker-pool.json"
 
 
