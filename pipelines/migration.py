@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -40,6 +38,8 @@ from pipelines.accounting import (
     shortfall_message,
     write_duplicate_failures,
 )
+from pipelines.job_graph import refuse_secrets_in_job_graph
+from pipelines.locations import remove_dir, scratch_dir
 from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
 from pipelines.runner import RunConfig, choose_runner, job_counters
@@ -167,6 +167,7 @@ class Migration:
         check_duplicates_policy(duplicates)
         runner = choose_runner(self.run_config, self.pipeline_args)
         self._check_in_process(runner.in_process)
+        failures_root = runner.side_file_root(failures_path, "failure reports")
         plan = self.plan(
             source_index,
             target_index,
@@ -176,7 +177,7 @@ class Migration:
             chunk_size,
             namespace_map,
         )
-        failures_dir: str | None = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
+        failures_dir: str | None = failures_path or scratch_dir(failures_root, "vector-migrate-failures")
         clear_previous(failures_dir)
         LOG.info(
             "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
@@ -198,7 +199,7 @@ class Migration:
                 self.target,
                 create_target=create_target,
                 plan=plan,
-                progress=listener.sink() if runner.is_local else None,
+                progress=listener.sink() if runner.on_this_machine else None,
             )
             _ = migrated.written | "AccountWrites" >> CountWrittenIds(
                 FileSystems.join(failures_dir, ACCOUNTING_FILE)
@@ -217,6 +218,9 @@ class Migration:
                     | "DeadLetter"
                     >> WriteVectors(dead_letter.spec, dead_letter_index, counter_prefix="dead_letter_")
                 )
+            if runner.remote:
+                specs = [self.source.spec, self.target.spec, *([dead_letter.spec] if dead_letter else [])]
+                refuse_secrets_in_job_graph(pipeline, specs)
             result = pipeline.run()
             self._wait(result, state, on_progress, runner.is_local)
         counters = job_counters(result)
@@ -240,7 +244,7 @@ class Migration:
             for d in ledger.duplicates
         ]
         if failures_path is None and not errors:
-            shutil.rmtree(failures_dir, ignore_errors=True)  # a temporary report with nothing in it
+            remove_dir(failures_dir)  # a temporary report with nothing in it
             failures_dir = None
         migration = MigrationResult(
             migrated_count=sum(ledger.migrated.values()),

@@ -14,13 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    DirectOptions,
+    PipelineOptions,
+    PortableOptions,
+    StandardOptions,
+)
+from apache_beam.runners.portability.portable_runner import PipelineResult as PortablePipelineResult
 from apache_beam.runners.runner import PipelineRunner
+from apache_beam.transforms.environments import Environment
 
 from io_connectors.core.errors import ConfigError
 from io_connectors.core.retry import METRICS_NAMESPACE
+from pipelines.locations import SharedLocationOptions, shared_root
 
 LOCAL_RUNNERS = {"DirectRunner", "FnApiRunner", "local", "SwitchingDirectRunner"}
+WORKER_ENVIRONMENTS = {"EXTERNAL", "PROCESS", "DOCKER"}
 REMOTE_POLLED_RUNNERS = {"DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner", "PrismRunner"}
 
 
@@ -68,10 +77,37 @@ class RunnerChoice:
     @property
     def in_process(self) -> bool:
         """Workers share this Python process (memory:// stores are reachable)."""
-        if not self.is_local:
+        if not self.is_local or self.worker_environment in WORKER_ENVIRONMENTS:
             return False
         direct = self.options.view_as(DirectOptions)
         return (direct.direct_running_mode or "in_memory") == "in_memory"
+
+    @property
+    def remote(self) -> bool:
+        """Workers may run on other machines: side files need a location every worker shares.
+
+        Local runners and the portable runner's LOOPBACK workers (threads of this process)
+        are not remote; workers from an environment (EXTERNAL, DOCKER, PROCESS) and every
+        cluster runner are, whether or not they happen to run on this machine today.
+        """
+        if self.worker_environment in WORKER_ENVIRONMENTS:
+            return True
+        return not self.is_local and not (
+            self.name == "PortableRunner" and self.worker_environment == "LOOPBACK"
+        )
+
+    @property
+    def worker_environment(self) -> str:
+        return (self.options.view_as(PortableOptions).environment_type or "").upper()
+
+    @property
+    def on_this_machine(self) -> bool:
+        """Workers run here (local, loopback, or declared ``--workers_share_local_disk``)."""
+        return not self.remote or self.options.view_as(SharedLocationOptions).workers_share_local_disk
+
+    def side_file_root(self, explicit: str | None, purpose: str) -> str | None:
+        """Where ``purpose`` files go (see ``pipelines.locations``); refuses unshared paths."""
+        return shared_root(self.options, self.remote, explicit, purpose)
 
 
 def choose_runner(config: RunConfig | None = None, pipeline_args: list[str] | None = None) -> RunnerChoice:
@@ -85,13 +121,29 @@ def choose_runner(config: RunConfig | None = None, pipeline_args: list[str] | No
         direct = options.view_as(DirectOptions)
         direct.direct_running_mode = direct.direct_running_mode or "in_memory"
         options.view_as(StandardOptions).runner = None
-        return RunnerChoice(FnApiRunner(), options, "DirectRunner")
+        return RunnerChoice(
+            FnApiRunner(default_environment=_worker_environment(options)), options, "DirectRunner"
+        )
     options.view_as(StandardOptions).runner = name
     return RunnerChoice(name, options, name)
 
 
+def _worker_environment(options: PipelineOptions) -> Environment | None:
+    """For ``--environment_type=EXTERNAL`` (a worker pool) and the like, the local runner
+    coordinates the job and ``--direct_num_workers`` SDK workers come from that environment:
+    Beam's portable job service would run the same runner but always with one worker."""
+    portable = options.view_as(PortableOptions)
+    if (portable.environment_type or "").upper() not in WORKER_ENVIRONMENTS:
+        return None
+    return Environment.from_options(portable)
+
+
 def job_counters(result: Any, committed: bool = True) -> dict[str, int]:
     """The job's ``vector_migrate`` counters by name, summed over the steps that report them."""
+    if isinstance(result, PortablePipelineResult):
+        # It caches the first metrics response for good; the embedded job service answers with
+        # nothing until the job ends, so a query made while it runs would hide the final counts.
+        result._metrics = None
     query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
     totals: dict[str, int] = {}
     for counter in query["counters"]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +26,7 @@ from io_connectors.core.contract import ConnectorSpec
 from io_connectors.core.records import Metadata, VectorBatch
 from io_connectors.core.registry import make_connector
 from io_connectors.core.retry import METRICS_NAMESPACE
+from pipelines.locations import remove_dir, scratch_dir
 from pipelines.runner import RunnerChoice, job_counters
 
 SKETCH_SIZE = 16
@@ -201,13 +200,14 @@ def verify_contents(
     batch_size: int,
     max_examples: int,
 ) -> VerificationResult:
+    examples_root = runner.side_file_root(None, "verify examples")
     if source_namespace is not None and target_namespace is None:
         target_namespace = source_namespace
     counts = verify_counts(source, target, source_index, target_index, source_namespace, target_namespace)
     renames = {source_namespace: target_namespace} if source_namespace is not None else {}
     caps = target.connector.capabilities
     tolerant = caps.normalizes_cosine and source.index_info(source_index).metric == "cosine"
-    examples_dir = tempfile.mkdtemp(prefix="vector-migrate-verify-")
+    examples_dir = scratch_dir(examples_root, "vector-migrate-verify")
     pipeline = beam.Pipeline(runner=runner.runner, options=runner.options)
     sides = []
     for side, client, index, namespace in (
@@ -253,7 +253,7 @@ def verify_contents(
                 text = handle.read().decode().strip()
                 if text:
                     examples[kind] = json.loads(text)
-    shutil.rmtree(examples_dir, ignore_errors=True)
+    remove_dir(examples_dir)
     missing, extra, different = (totals.get(f"verify_{k}", 0) for k in ("missing", "extra", "different"))
     unreadable = totals.get("vectors_unreadable", 0)
     failed_reads = totals.get("read_failures", 0)
