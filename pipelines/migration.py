@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,17 @@ from apache_beam.io.filesystems import FileSystems
 
 from io_connectors.beam.write import WriteVectors
 from io_connectors.core.client import Client
-from io_connectors.core.contract import IndexInfo
+from io_connectors.core.contract import IndexInfo, Split
 from io_connectors.core.errors import ConfigError, IntegrityError
 from io_connectors.core.failures import FailedRecords
 from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
-from pipelines.runner import RunConfig, choose_runner, job_counters
+from pipelines.runner import RunConfig, RunnerChoice, choose_runner, job_counters
 from pipelines.transforms import MigrateVectors
 from pipelines.verify import VerificationResult, verify_contents, verify_counts
 
 LOG = logging.getLogger(__name__)
+DEFAULT_CHECKPOINTS = 20
 REMOTE_POLL_SECONDS = 5.0
 
 
@@ -136,6 +137,9 @@ class Migration:
         dead_letter: Client | None = None,
         dead_letter_index: str = "dead-letter",
         fail_on_integrity_error: bool = True,
+        state: str | None = None,
+        resume: bool = False,
+        checkpoints: int = DEFAULT_CHECKPOINTS,
     ) -> MigrationResult:
         """Copy every vector of ``source_index`` (one namespace, or all) into ``target_index``.
 
@@ -143,6 +147,10 @@ class Migration:
         (capped by what the target accepts). Records that fail are reported in
         ``result.errors`` and, with ``dead_letter``, written to that client's index so they
         can be replayed; the migration carries on past them.
+
+        With ``state`` (a folder or object-store URI) or ``resume``, the migration runs in
+        ``checkpoints`` waves and marks each finished wave there; ``resume=True`` reads only what
+        earlier runs did not finish (see ``pipelines/checkpoint.py``).
         """
         started = time.monotonic()
         runner = choose_runner(self.run_config, self.pipeline_args)
@@ -156,47 +164,44 @@ class Migration:
             chunk_size,
             namespace_map,
         )
+        if state is not None or resume:
+            from pipelines.checkpoint import run_checkpointed  # the checkpointed path, waves of splits
+
+            return run_checkpointed(
+                self,
+                plan,
+                runner,
+                state=state,
+                resume=resume,
+                checkpoints=checkpoints,
+                on_progress=on_progress,
+                create_target=create_target,
+                failures_path=failures_path,
+                dead_letter=dead_letter,
+                dead_letter_index=dead_letter_index,
+                strict=fail_on_integrity_error,
+                started=started,
+            )
         failures_dir: str | None = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
-        LOG.info(
-            "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
-            plan.total,
-            len(plan.splits),
-            self.source.provider,
-            source_index,
-            self.target.provider,
-            target_index,
-            plan.chunk_size,
-        )
-        state = ProgressState(
+        progress = ProgressState(
             total=plan.total, chunk_size=plan.chunk_size, namespace_totals=plan.namespace_totals()
         )
-        with ProgressListener(state, on_progress) as listener:
-            pipeline = beam.Pipeline(runner=runner.runner, options=runner.options)
-            migrated = pipeline | "Migrate" >> MigrateVectors(
-                self.source,
-                self.target,
-                create_target=create_target,
-                plan=plan,
-                progress=listener.sink() if runner.is_local else None,
+        if dead_letter is not None:
+            self._prepare_dead_letter(dead_letter, dead_letter_index, plan.source)
+        with ProgressListener(progress, on_progress) as listener:
+            counters = self._run_job(
+                plan,
+                plan.splits,
+                runner,
+                listener,
+                progress,
+                on_progress,
+                create_target,
+                FileSystems.join(failures_dir, "failures"),
+                dead_letter,
+                dead_letter_index,
             )
-            _ = (
-                migrated.failed
-                | "FailureJson" >> beam.Map(lambda f: json.dumps(f.as_dict(), default=str))
-                | "WriteFailures"
-                >> beam.io.WriteToText(FileSystems.join(failures_dir, "failures"), file_name_suffix=".jsonl")
-            )
-            if dead_letter is not None:
-                self._prepare_dead_letter(dead_letter, dead_letter_index, plan.source)
-                _ = (
-                    migrated.failed
-                    | "FailedRecords" >> beam.FlatMap(lambda f: [f.batch] if f.batch is not None else [])
-                    | "DeadLetter"
-                    >> WriteVectors(dead_letter.spec, dead_letter_index, counter_prefix="dead_letter_")
-                )
-            result = pipeline.run()
-            self._wait(result, state, on_progress, runner.is_local)
-        counters = job_counters(result)
-        _final_progress(state, counters, on_progress)
+        _final_progress(progress, counters, on_progress)
         errors = _read_failures(failures_dir)
         if failures_path is None and not errors:
             shutil.rmtree(failures_dir, ignore_errors=True)  # a temporary report with nothing in it
@@ -215,6 +220,54 @@ class Migration:
         self._check_accounting(migration, fail_on_integrity_error)
         self.target.connector.finalize_index(target_index)
         return migration
+
+    def _run_job(
+        self,
+        plan: MigrationPlan,
+        splits: list[Split],
+        runner: RunnerChoice,
+        listener: ProgressListener,
+        progress: ProgressState,
+        on_progress: ProgressCallback | None,
+        create_target: bool,
+        failures_prefix: str,
+        dead_letter: Client | None,
+        dead_letter_index: str,
+    ) -> dict[str, int]:
+        """One Beam job reading ``splits`` of ``plan`` into the target; its counters."""
+        LOG.info(
+            "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
+            plan.total,
+            len(splits),
+            self.source.provider,
+            plan.source.name,
+            self.target.provider,
+            plan.target_index,
+            plan.chunk_size,
+        )
+        pipeline = beam.Pipeline(runner=runner.runner, options=runner.options)
+        migrated = pipeline | "Migrate" >> MigrateVectors(
+            self.source,
+            self.target,
+            create_target=create_target,
+            plan=replace(plan, splits=list(splits)),
+            progress=listener.sink() if runner.is_local else None,
+        )
+        _ = (
+            migrated.failed
+            | "FailureJson" >> beam.Map(lambda f: json.dumps(f.as_dict(), default=str))
+            | "WriteFailures" >> beam.io.WriteToText(failures_prefix, file_name_suffix=".jsonl")
+        )
+        if dead_letter is not None:
+            _ = (
+                migrated.failed
+                | "FailedRecords" >> beam.FlatMap(lambda f: [f.batch] if f.batch is not None else [])
+                | "DeadLetter"
+                >> WriteVectors(dead_letter.spec, dead_letter_index, counter_prefix="dead_letter_")
+            )
+        result = pipeline.run()
+        self._wait(result, progress, on_progress, runner.is_local)
+        return job_counters(result)
 
     def _check_in_process(self, in_process: bool) -> None:
         for role, client in (("source", self.source), ("target", self.target)):
