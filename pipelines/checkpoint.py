@@ -94,7 +94,9 @@ def cut_pieces(source: Client, splits: list[Split]) -> list[Split]:
     count is its share of the split's (the connector's sub-ranges are meant to be even)."""
     pieces = []
     for split in splits:
-        ranges = source.connector.split_restriction(split, split.start, split.stop) or [(split.start, split.stop)]
+        ranges = source.connector.split_restriction(split, split.start, split.stop) or [
+            (split.start, split.stop)
+        ]
         for start, stop in ranges:
             share = None if split.estimated_count is None else max(1, split.estimated_count // len(ranges))
             pieces.append(replace(split, start=start, stop=stop, estimated_count=share))
@@ -158,7 +160,9 @@ def run_checkpointed(
     if checkpoints < 1:
         raise ConfigError(f"checkpoints must be at least 1, got {checkpoints}")
     source, target = migration.source, migration.target
-    store = StateStore(state or default_location(source.spec, plan.source.name, target.spec, plan.target_index))
+    store = StateStore(
+        state or default_location(source.spec, plan.source.name, target.spec, plan.target_index)
+    )
     now = fingerprint(source, target, plan)
     manifest = store.read_json(MANIFEST) if resume else None
     if manifest is not None and manifest["fingerprint"] != now:
@@ -191,7 +195,9 @@ def run_checkpointed(
     failures_dir = failures_path or store.failures_dir()
     _drop_unmarked_failures(failures_dir, {m["wave"] for m in earlier})
     before = _sum(earlier)
-    progress = ProgressState(total=plan.total, chunk_size=plan.chunk_size, namespace_totals=plan.namespace_totals())
+    progress = ProgressState(
+        total=plan.total, chunk_size=plan.chunk_size, namespace_totals=plan.namespace_totals()
+    )
     this_run: dict[str, int] = {}
     with ProgressListener(progress, on_progress) as listener:
         for number, wave in enumerate(group_waves(pieces, todo, checkpoints)):

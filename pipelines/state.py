@@ -45,12 +45,16 @@ def describe_spec(spec: ConnectorSpec) -> dict[str, Any]:
     return {"provider": spec.provider, "options": spec.redact(json.dumps(options, sort_keys=True))}
 
 
-def default_location(source: ConnectorSpec, source_index: str, target: ConnectorSpec, target_index: str) -> str:
+def default_location(
+    source: ConnectorSpec, source_index: str, target: ConnectorSpec, target_index: str
+) -> str:
     """A local folder named for the (masked) source and target, so the same pair finds its state."""
     key = json.dumps(
         [describe_spec(source), source_index, describe_spec(target), target_index], sort_keys=True
     )
-    root = os.environ.get("VECTOR_MIGRATE_STATE_DIR") or str(Path.home() / ".cache" / "vector-migrate" / "state")
+    root = os.environ.get("VECTOR_MIGRATE_STATE_DIR") or str(
+        Path.home() / ".cache" / "vector-migrate" / "state"
+    )
     return str(Path(root) / hashlib.sha256(key.encode()).hexdigest()[:16])
 
 
