@@ -22,7 +22,7 @@ from io_connectors import Client, VectorMigrateError
 from io_connectors.core.contract import Location
 from io_connectors.core.registry import parse_uri
 from io_connectors.core.secrets import mask_uri
-from pipelines.migration import DEFAULT_BATCH_SIZE, Migration, MigrationResult
+from pipelines.migration import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINTS, Migration, MigrationResult
 from pipelines.options_check import check_unknown_options
 from pipelines.progress_display import progress_display
 from pipelines.runner import RunConfig
@@ -108,6 +108,9 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
             failures_path=args.failures_path,
             dead_letter=dead_letter,
             dead_letter_index=dead_letter_index,
+            state=args.state,
+            resume=args.resume,
+            checkpoints=args.checkpoints,
         )
     verification = None
     if args.verify or args.deep_verify:
@@ -249,6 +252,23 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--verify", action="store_true", help="compare counts after migrating")
     migrate.add_argument("--dry-run", action="store_true", help="show what would be migrated; change nothing")
     migrate.add_argument("--deep-verify", action="store_true", help="compare every record after migrating")
+    migrate.add_argument(
+        "--state",
+        metavar="DIR_OR_URI",
+        help="checkpoint into this folder or object-store URI (default with --resume: a folder "
+        "under ~/.cache/vector-migrate/state named for source and target)",
+    )
+    migrate.add_argument(
+        "--resume",
+        action="store_true",
+        help="checkpoint, and read only what an earlier checkpointed run did not finish",
+    )
+    migrate.add_argument(
+        "--checkpoints",
+        type=int,
+        default=DEFAULT_CHECKPOINTS,
+        help=f"waves a checkpointed migration runs in, each marked when done (default {DEFAULT_CHECKPOINTS})",
+    )
     migrate.add_argument(
         "--progress-interval",
         type=float,
