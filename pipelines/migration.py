@@ -30,6 +30,7 @@ from io_connectors.core.failures import FailedRecords
 from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
 from pipelines.runner import RunConfig, RunnerChoice, choose_runner, job_counters
+from pipelines.sync import SyncResult, sync_indexes
 from pipelines.transforms import MigrateVectors
 from pipelines.verify import VerificationResult, verify_contents, verify_counts
 
@@ -269,6 +270,11 @@ class Migration:
         self._wait(result, progress, on_progress, runner.is_local)
         return job_counters(result)
 
+    def _runner(self) -> RunnerChoice:
+        runner = choose_runner(self.run_config, self.pipeline_args)
+        self._check_in_process(runner.in_process)
+        return runner
+
     def _check_in_process(self, in_process: bool) -> None:
         for role, client in (("source", self.source), ("target", self.target)):
             if client.connector.capabilities.in_process_only and not in_process:
@@ -383,6 +389,39 @@ class Migration:
         )
 
 
+    # -- sync and replay -------------------------------------------------------------------------
+    def sync(
+        self,
+        source_index: str,
+        target_index: str,
+        source_namespace: str | None = None,
+        target_namespace: str | None = None,
+        namespace_map: Mapping[str, str] | None = None,
+        delete_extra: bool = False,
+        dry_run: bool = False,
+        changed_since: str | None = None,
+        state: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        chunk_size: int | None = None,
+    ) -> SyncResult:
+        """Write only the source records missing from or different in the target (see
+        ``pipelines/sync.py``); ``delete_extra`` deletes target records the source lacks."""
+        return sync_indexes(
+            self,
+            source_index,
+            target_index,
+            source_namespace,
+            target_namespace,
+            namespace_map,
+            delete_extra,
+            dry_run,
+            changed_since,
+            state,
+            batch_size,
+            chunk_size,
+        )
+
+
 def _final_progress(
     state: ProgressState, counters: dict[str, int], on_progress: ProgressCallback | None
 ) -> None:
@@ -418,4 +457,4 @@ def _read_failures(directory: str) -> list[MigrationError]:
     return errors
 
 
-__all__ = ["FailedRecords", "Migration", "MigrationError", "MigrationPlan", "MigrationResult"]
+__all__ = ["FailedRecords", "Migration", "MigrationError", "MigrationPlan", "MigrationResult", "SyncResult"]

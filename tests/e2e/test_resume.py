@@ -3,8 +3,8 @@
 The migration runs as a real CLI subprocess from a Parquet source into each target kind; the
 test watches the state's wave markers and kills the process once they cover 40% of the source.
 Size: ``RESUME_VECTORS`` (default 20,000 x 8 in 20 files, 10 checkpoints; the issue's 300,000
-takes several minutes per target on this shared 2-core machine, so the same ratios are kept at a
-fifth of the size).
+takes several minutes per target on this shared 2-core machine, so the same ratios are kept at
+a fifteenth of the size).
 """
 
 from __future__ import annotations
