@@ -12,9 +12,10 @@ shuffle to small digests: a 1% change moves 1% of the vectors. A record deleted 
 between the read and the fetch is simply not written (the next pass deletes it from the target
 when ``delete_extra`` is on).
 
-``changed_since=FIELD``: the target is not read; source records whose metadata ``FIELD`` is at
-or after the watermark the last sync stored in the state are upserted, and the new watermark (the
-largest value seen) is stored once the job succeeded. The source is still scanned in full (the
+``changed_since=FIELD``: the target is not read; source records whose metadata ``FIELD`` is
+greater than the watermark the last sync stored in the state are upserted, and the new watermark
+(the largest value seen) is stored once the job succeeded. ``FIELD`` must grow with every update
+(a version counter, or a timestamp fine enough that no update shares the watermark's value). The source is still scanned in full (the
 connector contract has no filtered read yet); what is saved is the target read and the join.
 Deletions cannot be seen through an update-time field, so ``delete_extra`` is refused with it.
 """
@@ -129,6 +130,34 @@ class SyncCompareFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput("write", (source_ns, original))
 
 
+class IdChunks(beam.PTransform):
+    """(namespace, id) -> (namespace, up to ``size`` ids), spread over workers.
+
+    A GroupByKey per namespace, not ``GroupIntoBatches``: two of those (whose timers flush the
+    last batch) in one job lost the counters of one of them on the in-process runner here. Only
+    ids are grouped, so even a namespace of millions fits a worker."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self._size = size
+
+    def expand(self, keyed: beam.PCollection) -> beam.PCollection:
+        size = self._size
+        return (
+            keyed
+            | "ByNamespace" >> beam.GroupByKey()
+            | "Chunk" >> beam.FlatMap(_chunks, size)
+            | "Spread" >> beam.Reshuffle()
+        )
+
+
+def _chunks(element: tuple[str, Any], size: int) -> Iterator[tuple[str, list[Any]]]:
+    namespace, ids = element
+    ids = list(ids)
+    for start in range(0, len(ids), size):
+        yield namespace, ids[start : start + size]
+
+
 class _ConnectorFn(beam.DoFn):
     def __init__(self, spec: ConnectorSpec, index: str) -> None:
         self._spec = spec
@@ -170,7 +199,7 @@ class DeleteFn(_ConnectorFn):
 
 
 class ChangedSinceFn(beam.DoFn):
-    """Keeps the rows whose ``field`` is at or after ``since``; tags every value seen as ``seen``."""
+    """Keeps the rows whose ``field`` is after ``since``; tags every value seen as ``seen``."""
 
     def __init__(self, field_name: str, since: Any) -> None:
         self._field = field_name
@@ -187,7 +216,7 @@ class ChangedSinceFn(beam.DoFn):
                     "metadata field; --changed-since needs it on every record"
                 )
             yield beam.pvalue.TaggedOutput("seen", value)
-            if self._since is None or value >= self._since:
+            if self._since is None or value > self._since:
                 keep.append(row)
         if keep:
             self._changed.inc(len(keep))
@@ -268,13 +297,13 @@ def sync_indexes(
         )
         to_write = (
             compared.write
-            | "ByNamespace" >> beam.GroupIntoBatches(batch_size)
+            | "ByNamespace" >> IdChunks(batch_size)
             | "FetchChanged" >> beam.ParDo(FetchFn(source.spec, source_index))
         )
         if delete_extra and not dry_run:
             _ = (
                 compared.delete
-                | "ExtraByNamespace" >> beam.GroupIntoBatches(batch_size)
+                | "ExtraByNamespace" >> IdChunks(batch_size)
                 | "DeleteExtra" >> beam.ParDo(DeleteFn(target.spec, target_index))
             )
     if not dry_run:

@@ -13,7 +13,7 @@ from io_connectors import Client, ConfigError, VectorBatch
 from pipelines import Migration
 from tests.conformance.suite import unique_name
 
-N = 20_000
+N = 10_000
 DIM = 8
 CHANGE = N // 100  # 1%
 
