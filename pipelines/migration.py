@@ -388,7 +388,6 @@ class Migration:
             max_examples,
         )
 
-
     # -- sync and replay -------------------------------------------------------------------------
     def sync(
         self,

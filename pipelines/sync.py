@@ -15,8 +15,9 @@ when ``delete_extra`` is on).
 ``changed_since=FIELD``: the target is not read; source records whose metadata ``FIELD`` is
 greater than the watermark the last sync stored in the state are upserted, and the new watermark
 (the largest value seen) is stored once the job succeeded. ``FIELD`` must grow with every update
-(a version counter, or a timestamp fine enough that no update shares the watermark's value). The source is still scanned in full (the
-connector contract has no filtered read yet); what is saved is the target read and the join.
+(a version counter, or a timestamp fine enough that no update shares the watermark's value).
+The source is still scanned in full (the connector contract has no filtered read yet); what is
+saved is the target read and the join.
 Deletions cannot be seen through an update-time field, so ``delete_extra`` is refused with it.
 """
 

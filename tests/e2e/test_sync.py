@@ -44,7 +44,7 @@ def change_one_percent(source: Client) -> None:
 
 
 def test_sync_writes_only_the_changed_records_and_mirrors_deletes() -> None:
-    source, target, migration = migrated_pair()
+    source, _, migration = migrated_pair()
     change_one_percent(source)
 
     preview = migration.sync("src", "dst", delete_extra=True, dry_run=True)
@@ -54,7 +54,8 @@ def test_sync_writes_only_the_changed_records_and_mirrors_deletes() -> None:
 
     kept = migration.sync("src", "dst")
     assert (kept.missing_count, kept.different_count, kept.extra_count) == (CHANGE, CHANGE, CHANGE)
-    assert kept.written_count == 2 * CHANGE and kept.deleted_count == 0 and kept.matched_count == N - 2 * CHANGE
+    assert kept.written_count == 2 * CHANGE and kept.deleted_count == 0
+    assert kept.matched_count == N - 2 * CHANGE
     assert migration.verify("src", "dst", deep=True).extra_count == CHANGE  # deletes not mirrored
 
     mirrored = migration.sync("src", "dst", delete_extra=True)
@@ -102,7 +103,7 @@ def test_sync_converges_within_three_passes_after_a_concurrent_writer_stops() ->
 
 
 def test_changed_since_writes_records_updated_after_the_last_sync(tmp_path) -> None:
-    source, target, migration = migrated_pair()
+    source, _, migration = migrated_pair()
     state = str(tmp_path / "state")
     first = migration.sync("src", "dst", changed_since="updated", state=state)
     assert first.changed_count == N  # no watermark yet: every record counts as changed
