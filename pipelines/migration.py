@@ -29,6 +29,7 @@ from io_connectors.core.errors import ConfigError, IntegrityError
 from io_connectors.core.failures import FailedRecords
 from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
+from pipelines.replay import ReplayResult, replay_dead_letter
 from pipelines.runner import RunConfig, RunnerChoice, choose_runner, job_counters
 from pipelines.sync import SyncResult, sync_indexes
 from pipelines.transforms import MigrateVectors
@@ -420,6 +421,18 @@ class Migration:
             chunk_size,
         )
 
+    def replay(
+        self,
+        dead_letter: Client,
+        target_index: str,
+        dead_letter_index: str = "dead-letter",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        chunk_size: int | None = None,
+    ) -> ReplayResult:
+        """Write ``dead_letter``'s index back into this migration's target; records that fail
+        again stay in the dead letter, the rest leave it (see ``pipelines/replay.py``)."""
+        return replay_dead_letter(self, dead_letter, dead_letter_index, target_index, batch_size, chunk_size)
+
 
 def _final_progress(
     state: ProgressState, counters: dict[str, int], on_progress: ProgressCallback | None
@@ -456,4 +469,12 @@ def _read_failures(directory: str) -> list[MigrationError]:
     return errors
 
 
-__all__ = ["FailedRecords", "Migration", "MigrationError", "MigrationPlan", "MigrationResult", "SyncResult"]
+__all__ = [
+    "FailedRecords",
+    "Migration",
+    "MigrationError",
+    "MigrationPlan",
+    "MigrationResult",
+    "ReplayResult",
+    "SyncResult",
+]
