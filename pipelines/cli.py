@@ -22,6 +22,7 @@ from io_connectors import Client, VectorMigrateError
 from io_connectors.core.contract import Location
 from io_connectors.core.registry import parse_uri
 from io_connectors.core.secrets import mask_uri
+from pipelines.cli_sync import add_commands as add_sync_commands
 from pipelines.migration import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINTS, Migration, MigrationResult
 from pipelines.options_check import check_unknown_options
 from pipelines.progress_display import progress_display
@@ -282,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(verify)
     verify.add_argument("--deep", action="store_true", help="compare every record, not only counts")
     verify.set_defaults(handler=cmd_verify)
+
+    add_sync_commands(sub, common)
 
     ls = sub.add_parser("ls", help="list indexes, namespaces, counts and dimensions")
     ls.add_argument("uri", help="a provider URI, with or without an index")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -112,3 +113,25 @@ def test_changed_since_writes_records_updated_after_the_last_sync(tmp_path) -> N
     assert second.changed_count == 2 * CHANGE and second.written_count == 2 * CHANGE
     with pytest.raises(ConfigError, match="cannot see deletions"):
         migration.sync("src", "dst", changed_since="updated", delete_extra=True)
+
+
+def test_sync_and_replay_from_the_command_line(capsys) -> None:
+    from pipelines import cli
+
+    source, target, _ = migrated_pair()
+    change_one_percent(source)
+    src, dst = source.spec.options["store"], target.spec.options["store"]
+    args = [
+        "sync",
+        "--source",
+        f"memory://src?store={src}",
+        "--target",
+        f"memory://dst?store={dst}",
+        "--json",
+    ]
+    assert cli.main([*args, "--dry-run"]) == 0
+    preview = json.loads(capsys.readouterr().out)
+    assert (preview["missing_count"], preview["written_count"]) == (CHANGE, 0)
+    assert cli.main([*args, "--delete-extra"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert (done["written_count"], done["deleted_count"]) == (2 * CHANGE, CHANGE)
