@@ -20,6 +20,7 @@ from what the state recorded (``fingerprint``).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -57,7 +58,7 @@ SUMMED_COUNTERS = (
 def fingerprint(source: Client, target: Client, plan: MigrationPlan) -> dict[str, Any]:
     """What must not change between a run and its resume (no secrets: specs are masked)."""
     info = plan.source
-    return {
+    described = {
         "source": {**describe_spec(source.spec), "index": info.name},
         "source_shape": {
             "count": plan.total,
@@ -73,6 +74,7 @@ def fingerprint(source: Client, target: Client, plan: MigrationPlan) -> dict[str
             "chunk_size": plan.chunk_size,
         },
     }
+    return json.loads(json.dumps(described, default=str))  # as it reads back from the state
 
 
 def explain_difference(then: dict[str, Any], now: dict[str, Any]) -> str:
