@@ -2,7 +2,7 @@
 
 The migration runs as a real CLI subprocess from a Parquet source into each target kind; the
 test watches the state's wave markers and kills the process once they cover 40% of the source.
-Size: ``RESUME_VECTORS`` (default 20,000 x 8 in 20 files, 10 checkpoints; the issue's 300,000
+Size: ``RESUME_VECTORS`` (default 20,000 x 8 in 20 files, 5 checkpoints; the issue's 300,000
 takes several minutes per target on this shared 2-core machine, so the same ratios are kept at
 a fifteenth of the size).
 """
@@ -61,7 +61,7 @@ def cli(*args: str) -> list[str]:
 def run_killed_then_resumed(source_uri: str, target_uri: str, state: Path, env: dict[str, str]) -> dict:
     args = ["migrate", "--source", source_uri, "--target", target_uri, "--state", str(state)]
     process = subprocess.Popen(
-        cli(*args, "--checkpoints", "10"),
+        cli(*args, "--checkpoints", "5"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
