@@ -23,7 +23,8 @@ from io_connectors.core.contract import Location
 from io_connectors.core.registry import parse_uri
 from io_connectors.core.secrets import mask_uri
 from pipelines.accounting import DUPLICATE_POLICIES
-from pipelines.migration import DEFAULT_BATCH_SIZE, Migration, MigrationResult
+from pipelines.cli_sync import add_commands as add_sync_commands
+from pipelines.migration import DEFAULT_BATCH_SIZE, DEFAULT_CHECKPOINTS, Migration, MigrationResult
 from pipelines.options_check import check_unknown_options
 from pipelines.progress_display import progress_display
 from pipelines.runner import RunConfig
@@ -116,6 +117,9 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
             dead_letter=dead_letter,
             dead_letter_index=dead_letter_index,
             duplicates=args.duplicates,
+            state=args.state,
+            resume=args.resume,
+            checkpoints=args.checkpoints,
         )
     verification = None
     if args.verify or args.deep_verify:
@@ -268,6 +272,23 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--dry-run", action="store_true", help="show what would be migrated; change nothing")
     migrate.add_argument("--deep-verify", action="store_true", help="compare every record after migrating")
     migrate.add_argument(
+        "--state",
+        metavar="DIR_OR_URI",
+        help="checkpoint into this folder or object-store URI (default with --resume: a folder "
+        "under ~/.cache/vector-migrate/state named for source and target)",
+    )
+    migrate.add_argument(
+        "--resume",
+        action="store_true",
+        help="checkpoint, and read only what an earlier checkpointed run did not finish",
+    )
+    migrate.add_argument(
+        "--checkpoints",
+        type=int,
+        default=DEFAULT_CHECKPOINTS,
+        help=f"waves a checkpointed migration runs in, each marked when done (default {DEFAULT_CHECKPOINTS})",
+    )
+    migrate.add_argument(
         "--progress-interval",
         type=float,
         default=10.0,
@@ -280,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(verify)
     verify.add_argument("--deep", action="store_true", help="compare every record, not only counts")
     verify.set_defaults(handler=cmd_verify)
+
+    add_sync_commands(sub, common)
 
     ls = sub.add_parser("ls", help="list indexes, namespaces, counts and dimensions")
     ls.add_argument("uri", help="a provider URI, with or without an index")

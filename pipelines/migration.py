@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from io_connectors.beam.write import WriteVectors
 from io_connectors.core.client import Client
-from io_connectors.core.contract import IndexInfo
+from io_connectors.core.contract import IndexInfo, Split
 from io_connectors.core.errors import ConfigError, IntegrityError
 from io_connectors.core.failures import FailedRecords
 from pipelines.accounting import (
@@ -42,11 +42,14 @@ from pipelines.job_graph import refuse_secrets_in_job_graph
 from pipelines.locations import remove_dir, scratch_dir
 from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
-from pipelines.runner import RunConfig, choose_runner, job_counters
+from pipelines.replay import ReplayResult, replay_dead_letter
+from pipelines.runner import RunConfig, RunnerChoice, choose_runner, job_counters
+from pipelines.sync import SyncResult, sync_indexes
 from pipelines.transforms import MigrateVectors
 from pipelines.verify import VerificationResult, verify_contents, verify_counts
 
 LOG = logging.getLogger(__name__)
+DEFAULT_CHECKPOINTS = 20
 REMOTE_POLL_SECONDS = 5.0
 
 
@@ -153,6 +156,9 @@ class Migration:
         dead_letter_index: str = "dead-letter",
         fail_on_integrity_error: bool = True,
         duplicates: str = "fail",
+        state: str | None = None,
+        resume: bool = False,
+        checkpoints: int = DEFAULT_CHECKPOINTS,
     ) -> MigrationResult:
         """Copy every vector of ``source_index`` (one namespace, or all) into ``target_index``.
 
@@ -162,6 +168,10 @@ class Migration:
         can be replayed; the migration carries on past them. ``duplicates`` says what happens to
         ids several source records share: "fail" (every copy) or "keep-last" (see
         ``pipelines.accounting``).
+
+        With ``state`` (a folder or object-store URI) or ``resume``, the migration runs in
+        ``checkpoints`` waves and marks each finished wave there; ``resume=True`` reads only what
+        earlier runs did not finish (see ``pipelines/checkpoint.py``).
         """
         started = time.monotonic()
         check_duplicates_policy(duplicates)
@@ -177,54 +187,46 @@ class Migration:
             chunk_size,
             namespace_map,
         )
+        if state is not None or resume:
+            from pipelines.checkpoint import run_checkpointed  # the checkpointed path, waves of splits
+
+            return run_checkpointed(
+                self,
+                plan,
+                runner,
+                state=state,
+                resume=resume,
+                checkpoints=checkpoints,
+                on_progress=on_progress,
+                create_target=create_target,
+                failures_path=failures_path,
+                dead_letter=dead_letter,
+                dead_letter_index=dead_letter_index,
+                strict=fail_on_integrity_error,
+                started=started,
+            )
         failures_dir: str | None = failures_path or scratch_dir(failures_root, "vector-migrate-failures")
         clear_previous(failures_dir)
-        LOG.info(
-            "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
-            plan.total,
-            len(plan.splits),
-            self.source.provider,
-            source_index,
-            self.target.provider,
-            target_index,
-            plan.chunk_size,
-        )
-        state = ProgressState(
+        progress = ProgressState(
             total=plan.total, chunk_size=plan.chunk_size, namespace_totals=plan.namespace_totals()
         )
-        with ProgressListener(state, on_progress) as listener:
-            pipeline = beam.Pipeline(runner=runner.runner, options=runner.options)
-            migrated = pipeline | "Migrate" >> MigrateVectors(
-                self.source,
-                self.target,
-                create_target=create_target,
-                plan=plan,
-                progress=listener.sink() if runner.on_this_machine else None,
+        if dead_letter is not None:
+            self._prepare_dead_letter(dead_letter, dead_letter_index, plan.source)
+        with ProgressListener(progress, on_progress) as listener:
+            counters = self._run_job(
+                plan,
+                plan.splits,
+                runner,
+                listener,
+                progress,
+                on_progress,
+                create_target,
+                FileSystems.join(failures_dir, "failures"),
+                dead_letter,
+                dead_letter_index,
+                account_writes_to=FileSystems.join(failures_dir, ACCOUNTING_FILE),
             )
-            _ = migrated.written | "AccountWrites" >> CountWrittenIds(
-                FileSystems.join(failures_dir, ACCOUNTING_FILE)
-            )
-            _ = (
-                migrated.failed
-                | "FailureJson" >> beam.Map(lambda f: json.dumps(f.as_dict(), default=str))
-                | "WriteFailures"
-                >> beam.io.WriteToText(FileSystems.join(failures_dir, "failures"), file_name_suffix=".jsonl")
-            )
-            if dead_letter is not None:
-                self._prepare_dead_letter(dead_letter, dead_letter_index, plan.source)
-                _ = (
-                    migrated.failed
-                    | "FailedRecords" >> beam.FlatMap(lambda f: [f.batch] if f.batch is not None else [])
-                    | "DeadLetter"
-                    >> WriteVectors(dead_letter.spec, dead_letter_index, counter_prefix="dead_letter_")
-                )
-            if runner.remote:
-                specs = [self.source.spec, self.target.spec, *([dead_letter.spec] if dead_letter else [])]
-                refuse_secrets_in_job_graph(pipeline, specs)
-            result = pipeline.run()
-            self._wait(result, state, on_progress, runner.is_local)
-        counters = job_counters(result)
-        _final_progress(state, counters, on_progress)
+        _final_progress(progress, counters, on_progress)
         errors = _read_failures(failures_dir)
         ledger = settle(
             read_tallies(failures_dir),
@@ -261,6 +263,68 @@ class Migration:
         self._check_accounting(migration, ledger, fail_on_integrity_error)
         self.target.connector.finalize_index(target_index)
         return migration
+
+    def _run_job(
+        self,
+        plan: MigrationPlan,
+        splits: list[Split],
+        runner: RunnerChoice,
+        listener: ProgressListener,
+        progress: ProgressState,
+        on_progress: ProgressCallback | None,
+        create_target: bool,
+        failures_prefix: str,
+        dead_letter: Client | None,
+        dead_letter_index: str,
+        account_writes_to: str | None = None,
+    ) -> dict[str, int]:
+        """One Beam job reading ``splits`` of ``plan`` into the target; its counters.
+
+        ``account_writes_to``: where the per-namespace tally of written ids goes (the duplicate
+        and source-balance checks of ``pipelines.accounting``)."""
+        LOG.info(
+            "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
+            plan.total,
+            len(splits),
+            self.source.provider,
+            plan.source.name,
+            self.target.provider,
+            plan.target_index,
+            plan.chunk_size,
+        )
+        pipeline = beam.Pipeline(runner=runner.runner, options=runner.options)
+        migrated = pipeline | "Migrate" >> MigrateVectors(
+            self.source,
+            self.target,
+            create_target=create_target,
+            plan=replace(plan, splits=list(splits)),
+            progress=listener.sink() if runner.on_this_machine else None,
+        )
+        if account_writes_to is not None:
+            _ = migrated.written | "AccountWrites" >> CountWrittenIds(account_writes_to)
+        _ = (
+            migrated.failed
+            | "FailureJson" >> beam.Map(lambda f: json.dumps(f.as_dict(), default=str))
+            | "WriteFailures" >> beam.io.WriteToText(failures_prefix, file_name_suffix=".jsonl")
+        )
+        if dead_letter is not None:
+            _ = (
+                migrated.failed
+                | "FailedRecords" >> beam.FlatMap(lambda f: [f.batch] if f.batch is not None else [])
+                | "DeadLetter"
+                >> WriteVectors(dead_letter.spec, dead_letter_index, counter_prefix="dead_letter_")
+            )
+        if runner.remote:
+            specs = [self.source.spec, self.target.spec, *([dead_letter.spec] if dead_letter else [])]
+            refuse_secrets_in_job_graph(pipeline, specs)
+        result = pipeline.run()
+        self._wait(result, progress, on_progress, runner.is_local)
+        return job_counters(result)
+
+    def _runner(self) -> RunnerChoice:
+        runner = choose_runner(self.run_config, self.pipeline_args)
+        self._check_in_process(runner.in_process)
+        return runner
 
     def _check_in_process(self, in_process: bool) -> None:
         for role, client in (("source", self.source), ("target", self.target)):
@@ -329,7 +393,7 @@ class Migration:
             raise outcome[0]
 
     @staticmethod
-    def _check_accounting(result: MigrationResult, ledger: Ledger, strict: bool) -> None:
+    def _check_accounting(result: MigrationResult, ledger: Ledger | None, strict: bool) -> None:
         """Every record read must be written or reported failed, and every source record (where
         the source count is exact) read or reported unreadable: nothing may vanish."""
         written = result.metrics.get("vectors_written", 0)
@@ -340,7 +404,7 @@ class Migration:
                 f"{result.read_count} vectors read but {written} written "
                 f"and {counted - written} reported failed"
             )
-        if ledger.shortfalls():
+        if ledger is not None and ledger.shortfalls():
             messages.append(shortfall_message(ledger))
         for message in messages:
             if strict:
@@ -376,6 +440,50 @@ class Migration:
             batch_size,
             max_examples,
         )
+
+    # -- sync and replay -------------------------------------------------------------------------
+    def sync(
+        self,
+        source_index: str,
+        target_index: str,
+        source_namespace: str | None = None,
+        target_namespace: str | None = None,
+        namespace_map: Mapping[str, str] | None = None,
+        delete_extra: bool = False,
+        dry_run: bool = False,
+        changed_since: str | None = None,
+        state: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        chunk_size: int | None = None,
+    ) -> SyncResult:
+        """Write only the source records missing from or different in the target (see
+        ``pipelines/sync.py``); ``delete_extra`` deletes target records the source lacks."""
+        return sync_indexes(
+            self,
+            source_index,
+            target_index,
+            source_namespace,
+            target_namespace,
+            namespace_map,
+            delete_extra,
+            dry_run,
+            changed_since,
+            state,
+            batch_size,
+            chunk_size,
+        )
+
+    def replay(
+        self,
+        dead_letter: Client,
+        target_index: str,
+        dead_letter_index: str = "dead-letter",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        chunk_size: int | None = None,
+    ) -> ReplayResult:
+        """Write ``dead_letter``'s index back into this migration's target; records that fail
+        again stay in the dead letter, the rest leave it (see ``pipelines/replay.py``)."""
+        return replay_dead_letter(self, dead_letter, dead_letter_index, target_index, batch_size, chunk_size)
 
 
 def _failed_so_far(counters: Mapping[str, int]) -> int:
@@ -418,4 +526,12 @@ def _read_failures(directory: str) -> list[MigrationError]:
     return errors
 
 
-__all__ = ["FailedRecords", "Migration", "MigrationError", "MigrationPlan", "MigrationResult"]
+__all__ = [
+    "FailedRecords",
+    "Migration",
+    "MigrationError",
+    "MigrationPlan",
+    "MigrationResult",
+    "ReplayResult",
+    "SyncResult",
+]

@@ -1,0 +1,87 @@
+"""Sync of a 1% change against a full re-migration, into a real PostgreSQL + pgvector target.
+
+    .venv/bin/python bench/bench_sync.py --vectors 1000000 --dimension 128
+
+The source is an in-process store (reads cost little, so the target side dominates, the case
+sync is for). After a full migration, 1% of the source changes (a third updated, a third deleted,
+a third inserted); then, timed: ``sync --delete-extra`` (reads both sides, joins digests, writes
+and deletes only the changes) and a full re-migration of the changed source (upserts every
+record). Both end with the same target; the ratio is re-migration time / sync time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from io_connectors import Client, VectorBatch
+from pipelines import Migration
+from scripts import embedded_postgres
+
+
+def fill(client: Client, ids: list, dim: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for lo in range(0, len(ids), 20_000):
+        part = ids[lo : lo + 20_000]
+        meta = [{"k": str(i), "seed": seed} for i in part]
+        client.connector.write(
+            "src", VectorBatch(part, rng.standard_normal((len(part), dim), np.float32), None, meta)
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vectors", type=int, default=1_000_000)
+    parser.add_argument("--dimension", type=int, default=128)
+    parser.add_argument("--dsn", help="an existing server (default: a private embedded one)")
+    args = parser.parse_args()
+    n, dim = args.vectors, args.dimension
+    data_dir = None
+    dsn = args.dsn
+    if dsn is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="vector-migrate-bench-"))
+        dsn = embedded_postgres.start(data_dir, port=55498)
+    try:
+        source = Client(provider="memory", store=f"bench-sync-{uuid.uuid4().hex[:8]}")
+        source.create_index("src", dim, "cosine")
+        fill(source, [f"doc-{i}" for i in range(n)], dim, seed=1)
+        target = Client(provider="pgvector", dsn=dsn)
+        migration = Migration(source, target)
+        started = time.perf_counter()
+        migration.migrate("src", "bench_sync")
+        first = time.perf_counter() - started
+        third = max(1, n // 300)
+        fill(source, [f"doc-{i}" for i in range(third)], dim, seed=2)  # updated
+        source.connector.delete("src", [f"doc-{i}" for i in range(third, 2 * third)], "")
+        fill(source, [f"new-{i}" for i in range(third)], dim, seed=3)  # inserted
+        started = time.perf_counter()
+        synced = migration.sync("src", "bench_sync", delete_extra=True)
+        sync_seconds = time.perf_counter() - started
+        assert synced.written_count == 2 * third and synced.deleted_count == third, synced.summary()
+        started = time.perf_counter()
+        migration.migrate("src", "bench_sync")
+        remigrate = time.perf_counter() - started
+        assert migration.verify("src", "bench_sync").match
+        print(f"{n:,} x {dim}: first migration {first:.1f} s; after a 1% change ({3 * third:,} records):")
+        print(
+            f"  sync --delete-extra  {sync_seconds:7.1f} s  "
+            f"(wrote {synced.written_count:,}, deleted {synced.deleted_count:,})"
+        )
+        print(f"  full re-migration    {remigrate:7.1f} s  (wrote {n:,})")
+        print(f"  ratio re-migration / sync: {remigrate / sync_seconds:.2f}x")
+        target.connector.delete_index("bench_sync")
+    finally:
+        if data_dir is not None:
+            embedded_postgres.stop(data_dir)
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
