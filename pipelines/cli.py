@@ -72,6 +72,8 @@ def _print_migration(result: MigrationResult, as_json: bool, verification: dict 
         f"Migrated {result.migrated_count:,} vectors in {result.batches:,} batches "
         f"({result.duration_seconds:.1f}s, {rate:,.0f} vectors/s)"
     )
+    for name, count in summary["degraded"].items():
+        print(f"Stored without what the target cannot hold ({name}): {count:,}")
     if result.errors:
         failed = f"{result.failed_count:,} records failed ({len(result.errors)} errors)"
         print(f"{failed}; details: {result.failures_path}")
@@ -108,6 +110,7 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
             failures_path=args.failures_path,
             dead_letter=dead_letter,
             dead_letter_index=dead_letter_index,
+            on_unsupported=",".join(args.on_unsupported) or None,
         )
     verification = None
     if args.verify or args.deep_verify:
@@ -244,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument(
         "--dead-letter", metavar="URI", help="write failed records to this index (e.g. parquet://)"
+    )
+    migrate.add_argument(
+        "--on-unsupported",
+        action="append",
+        default=[],
+        metavar="KIND=ACTION",
+        help="what the target cannot hold: sparse=drop or metadata=drop stores the record without "
+        "that part (counted); default refuse (repeatable)",
     )
     migrate.add_argument("--failures-path", help="folder for the failure report (default: a temp folder)")
     migrate.add_argument("--verify", action="store_true", help="compare counts after migrating")

@@ -25,6 +25,8 @@ from apache_beam.io.filesystems import FileSystems
 from io_connectors.beam.write import WriteVectors
 from io_connectors.core.client import Client
 from io_connectors.core.contract import IndexInfo
+from io_connectors.core.degrade import COUNTERS as DEGRADE_COUNTERS
+from io_connectors.core.degrade import parse_policies
 from io_connectors.core.errors import ConfigError, IntegrityError
 from io_connectors.core.failures import FailedRecords
 from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
@@ -95,6 +97,7 @@ class MigrationResult:
                 for e in self.errors
             ],
             "metrics": self.metrics,
+            "degraded": {name: self.metrics[name] for name in DEGRADE_COUNTERS if self.metrics.get(name)},
             "failures_path": self.failures_path,
         }
 
@@ -136,13 +139,17 @@ class Migration:
         dead_letter: Client | None = None,
         dead_letter_index: str = "dead-letter",
         fail_on_integrity_error: bool = True,
+        on_unsupported: str | Mapping[str, str] | None = None,
     ) -> MigrationResult:
         """Copy every vector of ``source_index`` (one namespace, or all) into ``target_index``.
 
         ``batch_size`` vectors are read at a time, ``chunk_size`` vectors upserted at a time
         (capped by what the target accepts). Records that fail are reported in
         ``result.errors`` and, with ``dead_letter``, written to that client's index so they
-        can be replayed; the migration carries on past them.
+        can be replayed; the migration carries on past them. ``on_unsupported``
+        (``{"sparse": "drop"}``, see ``io_connectors.core.degrade``) stores records without the
+        parts the target cannot hold instead of refusing them whole; the drops are counted in
+        ``result.metrics`` and listed under ``degraded`` in the summary.
         """
         started = time.monotonic()
         runner = choose_runner(self.run_config, self.pipeline_args)
@@ -155,6 +162,7 @@ class Migration:
             batch_size,
             chunk_size,
             namespace_map,
+            on_unsupported,
         )
         failures_dir: str | None = failures_path or tempfile.mkdtemp(prefix="vector-migrate-failures-")
         LOG.info(
@@ -177,6 +185,7 @@ class Migration:
                 self.target,
                 create_target=create_target,
                 plan=plan,
+                on_unsupported=on_unsupported,
                 progress=listener.sink() if runner.is_local else None,
             )
             _ = (
@@ -234,6 +243,7 @@ class Migration:
         batch_size: int = DEFAULT_BATCH_SIZE,
         chunk_size: int | None = None,
         namespace_map: Mapping[str, str] | None = None,
+        on_unsupported: str | Mapping[str, str] | None = None,
     ) -> MigrationPlan:
         """What ``migrate`` with these arguments would do, changing nothing on either side."""
         return plan_migration(
@@ -246,6 +256,7 @@ class Migration:
             batch_size,
             chunk_size,
             namespace_map,
+            parse_policies(on_unsupported),
         )
 
     def _prepare_dead_letter(self, client: Client, index: str, source: IndexInfo) -> None:
