@@ -297,9 +297,7 @@ class PgvectorConnector(Connector):
         indexed = layout.dense is not None and self._call(
             lambda conn: has_vector_index(conn, layout), f"reading the indexes of {layout.label}"
         )
-        check_existing_table(
-            layout, columns, source, self.build_index, indexed, self.ignore_columns, on_unsupported or {}
-        )
+        check_existing_table(layout, columns, source, self.build_index, indexed, self.ignore_columns)
 
     def delete_index(self, name: str) -> None:
         query = sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.schema, name))

@@ -13,7 +13,6 @@ instead of per record after the load has started:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from psycopg import Connection
@@ -75,7 +74,6 @@ def check_existing_table(
     build_index: bool,
     indexed: bool,
     ignore_columns: frozenset[str],
-    on_unsupported: Mapping[str, str],
 ) -> None:
     """Raise one ``ConfigError`` listing every way the table does not fit what will be written."""
     written = {
@@ -100,10 +98,10 @@ def check_existing_table(
         )
     if source.dimension and layout.dense is None:
         problems.append(f"the source has dense vectors but the table has no column {layout.names.vector!r}")
-    if source.sparse and layout.sparse is None and on_unsupported.get("sparse") != "drop":
+    if source.sparse and layout.sparse is None:
         problems.append(
             f"the source has sparse vectors but the table has no sparsevec column "
-            f"{layout.names.sparse!r} (on_unsupported sparse=drop would store the records without them)"
+            f"{layout.names.sparse!r} (set sparse_column, or add one)"
         )
     if layout.namespace is None and any(source.namespaces):
         names = ", ".join(repr(ns) for ns in sorted(source.namespaces) if ns)
