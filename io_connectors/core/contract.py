@@ -148,6 +148,9 @@ class Connector(abc.ABC):
 
     provider: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
+    # Documented changes this target makes to what it stores, which deep verification counts
+    # apart from real differences (see pipelines/differences.py), e.g. "float_ulp".
+    one_way_changes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, spec: ConnectorSpec) -> None:
         self.spec = spec
