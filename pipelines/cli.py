@@ -178,8 +178,15 @@ def cmd_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
                 f"  checked {result.checked:,} records: {result.missing_count:,} missing, "
                 f"{result.extra_count:,} extra, {result.different_count:,} different"
             )
+            for change, count in result.known_changes.items():
+                print(f"  {count:,} records with the target's documented one-way change {change!r}")
             for kind, examples in result.examples.items():
-                print(f"  {kind} (examples): {examples}")
+                print(f"  {kind} (examples):")
+                for example in examples:
+                    fields = "; ".join(
+                        f"{f['field']}: {f['source']!r} -> {f['target']!r}" for f in example.get("fields", [])
+                    )
+                    print(f"    {example['namespace']!r} {example['id']!r}{'  ' + fields if fields else ''}")
     return EXIT_OK if result.match else EXIT_FAILED_RECORDS
 
 

@@ -65,6 +65,7 @@ from io_connectors.pinecone.index import (
 from io_connectors.pinecone.metadata import MetadataRefused, as_stored, convert_all, count_changes
 from io_connectors.pinecone.options import PineconeOptions, parse_uri
 from io_connectors.pinecone.splits import PageRange, claimed
+from io_connectors.pinecone.types import restore, with_types
 from io_connectors.pinecone.wire import (
     MAX_DELETE_IDS,
     MAX_FETCH_IDS,
@@ -311,17 +312,41 @@ class PineconeConnector(Connector):
             lambda: handle.data.fetch(ids=ids, namespace=namespace).vectors,
             f"fetch from {handle.name!r} namespace {namespace!r}",
         )
-        return batch_from_fetch(found, ids, namespace)
+        batch = batch_from_fetch(found, ids, namespace)
+        if self.options.preserve_types:
+            batch = VectorBatch(
+                batch.ids, batch.values, batch.sparse, [restore(m) for m in batch.metadata], namespace
+            )
+        return batch
 
     # -- writing ---------------------------------------------------------------------------
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
-        return {**convert_all(batch.metadata)[2], **vector_refusals(batch)}
+        refused = convert_all(batch.metadata)[2]
+        if self.options.preserve_types:
+            refused.update(self._typed(convert_all(batch.metadata)[0], batch)[1])
+        return {**refused, **vector_refusals(batch)}
+
+    @staticmethod
+    def _typed(
+        metadata: list[dict[str, Any] | None], batch: VectorBatch
+    ) -> tuple[list[dict[str, Any] | None], dict[int, str]]:
+        """``preserve_types``: converted metadata with its ``_vm_types`` field; refused rows."""
+        typed: list[dict[str, Any] | None] = []
+        refused: dict[int, str] = {}
+        for row, (stored, original) in enumerate(zip(metadata, batch.metadata)):
+            try:
+                typed.append(with_types(stored, original))
+            except MetadataRefused as exc:
+                refused[row] = str(exc)
+                typed.append(stored)
+        return typed, refused
 
     def stored_metadata(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
         """The metadata rule applied, and numbers as floats (metadata the rule cannot make fit
         is refused, never stored: returned as it is)."""
         try:
-            return as_stored(metadata)
+            stored = as_stored(metadata)
+            return restore(with_types(stored, metadata)) if self.options.preserve_types else stored
         except MetadataRefused:
             return metadata
 
@@ -330,6 +355,9 @@ class PineconeConnector(Connector):
             return
         handle = self._handle(index)
         metadata, changed, refused = convert_all(batch.metadata)
+        if self.options.preserve_types:
+            metadata, more = self._typed(metadata, batch)
+            refused.update(more)
         refused.update(vector_refusals(batch))
         refused.update(index_refusals(batch, index, handle.dimension, handle.metric))
         if refused:

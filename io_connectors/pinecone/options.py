@@ -18,6 +18,8 @@
 ``fetch_url_bytes``    query-string budget of one fetch, which carries its ids (16384)
 ``timeout``            seconds per request attempt (30)
 ``compact_floats``     send float32 values in their short decimal form (true)
+``preserve_types``     record metadata numbers' and lists' types in a reserved field and
+                       restore them on read (false; see ``types``)
 =====================  ======================================================================
 
 URIs: ``pinecone://<index>?namespace=<ns>`` (the cloud) and
@@ -54,6 +56,7 @@ class PineconeOptions:
     fetch_url_bytes: int = 16 * 1024
     timeout: float = 30.0
     compact_floats: bool = True
+    preserve_types: bool = False
 
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> PineconeOptions:
@@ -73,6 +76,7 @@ class PineconeOptions:
             fetch_url_bytes=_whole(options, "fetch_url_bytes", cls.fetch_url_bytes),
             timeout=timeout,
             compact_floats=str(options.get("compact_floats", True)).lower() not in ("false", "0", "no"),
+            preserve_types=str(options.get("preserve_types", False)).lower() in ("true", "1", "yes", "on"),
         )
 
 

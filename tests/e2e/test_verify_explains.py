@@ -78,3 +78,30 @@ def test_pinecone_metadata_rule_is_counted_as_a_known_change(pinecone_server) ->
     finally:
         target.delete_index(name="rule-idx")
     assert deep.match and deep.known_changes == {"metadata_rule": 50}, deep.summary()
+
+
+def test_pinecone_preserve_types_brings_numbers_and_lists_back_as_they_were(pinecone_server) -> None:
+    source = Client(provider="memory", store=unique_name("s"))
+    records = [
+        {"id": "a", "values": [1.0, 0.0], "metadata": {"year": 2019, "hash": 2**63 - 25, "nums": [1, 2.5]}},
+        {
+            "id": "b",
+            "values": [0.0, 1.0],
+            "metadata": {"year": 7, "score": 0.5, "tags": ["x"], "in": {"n": 3}},
+        },
+    ]
+    source.upsert(index="idx", vectors=records)
+    target = pinecone(pinecone_server, preserve_types="true")
+    migration = Migration(source, target)
+    assert migration.migrate(source_index="idx", target_index="typed-idx").errors == []
+    try:
+        back = target.fetch(index="typed-idx", ids=["a", "b"])
+        plain = pinecone(pinecone_server).fetch(index="typed-idx", ids=["a"])["a"]["metadata"]
+        deep = migration.verify(source_index="idx", target_index="typed-idx", deep=True)
+    finally:
+        target.delete_index(name="typed-idx")
+    assert back["a"]["metadata"] == {"year": 2019, "hash": 2**63 - 25, "nums": [1, 2.5]}
+    assert type(back["a"]["metadata"]["year"]) is int
+    assert back["b"]["metadata"] == {"year": 7, "score": 0.5, "tags": ["x"], "in.n": 3}  # still flattened
+    assert plain["year"] == 2019.0 and plain["hash"] == str(2**63 - 25) and "_vm_types" in plain
+    assert deep.match, deep.summary()
