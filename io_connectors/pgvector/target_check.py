@@ -103,8 +103,9 @@ def check_existing_table(
             f"the source has sparse vectors but the table has no sparsevec column "
             f"{layout.names.sparse!r} (set sparse_column, or add one)"
         )
-    if layout.namespace is None and any(source.namespaces):
-        names = ", ".join(repr(ns) for ns in sorted(source.namespaces) if ns)
+    named = sorted(ns for ns, count in source.namespaces.items() if ns and count)
+    if layout.namespace is None and named:
+        names = ", ".join(map(repr, named))
         problems.append(
             f"the source's namespaces {names} have no column {layout.names.namespace!r} to go to "
             "(map them to the default namespace '' or add the column)"
