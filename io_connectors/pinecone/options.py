@@ -24,7 +24,7 @@
 
 URIs: ``pinecone://<index>?namespace=<ns>`` (the cloud) and
 ``pinecone+http://<host>:<port>/<index>?namespace=<ns>`` (a control plane over plain HTTP);
-``cloud``, ``region`` and ``api_key_env`` may be given as query parameters. An API key in a URI
+``cloud``, ``region``, ``api_key_env`` and ``preserve_types`` may be given as query parameters. An API key in a URI
 is refused: URIs end up in logs and shell history.
 """
 
@@ -39,7 +39,7 @@ from io_connectors.core.contract import ConnectorSpec, Location
 from io_connectors.core.errors import ConfigError
 
 CLOUD_HOST = "https://api.pinecone.io"
-URI_OPTIONS = ("cloud", "region", "api_key_env")
+URI_OPTIONS = ("cloud", "region", "api_key_env", "preserve_types")
 
 
 @dataclass(frozen=True)
