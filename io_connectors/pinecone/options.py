@@ -24,8 +24,8 @@
 
 URIs: ``pinecone://<index>?namespace=<ns>`` (the cloud) and
 ``pinecone+http://<host>:<port>/<index>?namespace=<ns>`` (a control plane over plain HTTP);
-``cloud``, ``region``, ``api_key_env`` and ``preserve_types`` may be given as query parameters. An API key in a URI
-is refused: URIs end up in logs and shell history.
+``cloud``, ``region``, ``api_key_env`` and ``preserve_types`` may be given as query parameters.
+An API key in a URI is refused: URIs end up in logs and shell history.
 """
 
 from __future__ import annotations
