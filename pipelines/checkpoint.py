@@ -24,6 +24,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -155,6 +156,7 @@ def run_checkpointed(
     dead_letter_index: str,
     strict: bool,
     started: float,
+    on_unsupported: str | Mapping[str, str] | None = None,
 ) -> MigrationResult:
     """``Migration.migrate`` with checkpoints; counts cover every run of this migration."""
     from pipelines.migration import MigrationResult, _read_failures
@@ -219,6 +221,7 @@ def run_checkpointed(
                 FileSystems.join(failures_dir, f"failures-{name}"),
                 dead_letter,
                 dead_letter_index,
+                on_unsupported=on_unsupported,
             )
             kept = {k: int(v) for k, v in counters.items() if k in SUMMED_COUNTERS}
             store.write_marker(name, {"wave": name, "pieces": wave, "counters": kept})

@@ -74,6 +74,8 @@ def _print_migration(result: MigrationResult, as_json: bool, verification: dict 
         f"Migrated {result.migrated_count:,} vectors in {result.batches:,} batches "
         f"({result.duration_seconds:.1f}s, {rate:,.0f} vectors/s)"
     )
+    for name, count in summary["degraded"].items():
+        print(f"Stored without what the target cannot hold ({name}): {count:,}")
     if result.errors:
         failed = f"{result.failed_count:,} records failed ({len(result.errors)} errors)"
         print(f"{failed}; details: {result.failures_path}")
@@ -120,6 +122,7 @@ def cmd_migrate(args: argparse.Namespace, beam_args: list[str]) -> int:
             state=args.state,
             resume=args.resume,
             checkpoints=args.checkpoints,
+            on_unsupported=",".join(args.on_unsupported) or None,
         )
     verification = None
     if args.verify or args.deep_verify:
@@ -189,8 +192,15 @@ def cmd_verify(args: argparse.Namespace, beam_args: list[str]) -> int:
                 f"  checked {result.checked:,} records: {result.missing_count:,} missing, "
                 f"{result.extra_count:,} extra, {result.different_count:,} different"
             )
+            for change, count in result.known_changes.items():
+                print(f"  {count:,} records with the target's documented one-way change {change!r}")
             for kind, examples in result.examples.items():
-                print(f"  {kind} (examples): {examples}")
+                print(f"  {kind} (examples):")
+                for example in examples:
+                    fields = "; ".join(
+                        f"{f['field']}: {f['source']!r} -> {f['target']!r}" for f in example.get("fields", [])
+                    )
+                    print(f"    {example['namespace']!r} {example['id']!r}{'  ' + fields if fields else ''}")
     return EXIT_OK if result.match else EXIT_FAILED_RECORDS
 
 
@@ -266,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DUPLICATE_POLICIES,
         default="fail",
         help="ids several source records share: fail every copy (default) or keep the last written",
+    )
+    migrate.add_argument(
+        "--on-unsupported",
+        action="append",
+        default=[],
+        metavar="KIND=ACTION",
+        help="what the target cannot hold: sparse=drop or metadata=drop stores the record without "
+        "that part (counted); default refuse (repeatable)",
     )
     migrate.add_argument("--failures-path", help="folder for the failure report (default: a temp folder)")
     migrate.add_argument("--verify", action="store_true", help="compare counts after migrating")

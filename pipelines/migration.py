@@ -23,6 +23,8 @@ from apache_beam.io.filesystems import FileSystems
 from io_connectors.beam.write import WriteVectors
 from io_connectors.core.client import Client
 from io_connectors.core.contract import IndexInfo, Split
+from io_connectors.core.degrade import COUNTERS as DEGRADE_COUNTERS
+from io_connectors.core.degrade import parse_policies
 from io_connectors.core.errors import ConfigError, IntegrityError
 from io_connectors.core.failures import FailedRecords
 from pipelines.accounting import (
@@ -113,6 +115,7 @@ class MigrationResult:
                 for e in self.errors
             ],
             "metrics": self.metrics,
+            "degraded": {name: self.metrics[name] for name in DEGRADE_COUNTERS if self.metrics.get(name)},
             "failures_path": self.failures_path,
             "accounting": self.accounting,
         }
@@ -159,6 +162,7 @@ class Migration:
         state: str | None = None,
         resume: bool = False,
         checkpoints: int = DEFAULT_CHECKPOINTS,
+        on_unsupported: str | Mapping[str, str] | None = None,
     ) -> MigrationResult:
         """Copy every vector of ``source_index`` (one namespace, or all) into ``target_index``.
 
@@ -172,6 +176,10 @@ class Migration:
         With ``state`` (a folder or object-store URI) or ``resume``, the migration runs in
         ``checkpoints`` waves and marks each finished wave there; ``resume=True`` reads only what
         earlier runs did not finish (see ``pipelines/checkpoint.py``).
+        ``on_unsupported``
+        (``{"sparse": "drop"}``, see ``io_connectors.core.degrade``) stores records without the
+        parts the target cannot hold instead of refusing them whole; the drops are counted in
+        ``result.metrics`` and listed under ``degraded`` in the summary.
         """
         started = time.monotonic()
         check_duplicates_policy(duplicates)
@@ -186,6 +194,7 @@ class Migration:
             batch_size,
             chunk_size,
             namespace_map,
+            on_unsupported,
         )
         if state is not None or resume:
             from pipelines.checkpoint import run_checkpointed  # the checkpointed path, waves of splits
@@ -204,6 +213,7 @@ class Migration:
                 dead_letter_index=dead_letter_index,
                 strict=fail_on_integrity_error,
                 started=started,
+                on_unsupported=on_unsupported,
             )
         failures_dir: str | None = failures_path or scratch_dir(failures_root, "vector-migrate-failures")
         clear_previous(failures_dir)
@@ -225,6 +235,7 @@ class Migration:
                 dead_letter,
                 dead_letter_index,
                 account_writes_to=FileSystems.join(failures_dir, ACCOUNTING_FILE),
+                on_unsupported=on_unsupported,
             )
         _final_progress(progress, counters, on_progress)
         errors = _read_failures(failures_dir)
@@ -277,6 +288,7 @@ class Migration:
         dead_letter: Client | None,
         dead_letter_index: str,
         account_writes_to: str | None = None,
+        on_unsupported: str | Mapping[str, str] | None = None,
     ) -> dict[str, int]:
         """One Beam job reading ``splits`` of ``plan`` into the target; its counters.
 
@@ -298,6 +310,7 @@ class Migration:
             self.target,
             create_target=create_target,
             plan=replace(plan, splits=list(splits)),
+            on_unsupported=on_unsupported,
             progress=listener.sink() if runner.on_this_machine else None,
         )
         if account_writes_to is not None:
@@ -344,6 +357,7 @@ class Migration:
         batch_size: int = DEFAULT_BATCH_SIZE,
         chunk_size: int | None = None,
         namespace_map: Mapping[str, str] | None = None,
+        on_unsupported: str | Mapping[str, str] | None = None,
     ) -> MigrationPlan:
         """What ``migrate`` with these arguments would do, changing nothing on either side."""
         return plan_migration(
@@ -356,6 +370,7 @@ class Migration:
             batch_size,
             chunk_size,
             namespace_map,
+            parse_policies(on_unsupported),
         )
 
     def _prepare_dead_letter(self, client: Client, index: str, source: IndexInfo) -> None:

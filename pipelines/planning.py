@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from io_connectors.core.client import Client
@@ -66,6 +66,7 @@ def plan_migration(
     batch_size: int = DEFAULT_BATCH_SIZE,
     chunk_size: int | None = None,
     namespace_map: Mapping[str, str] | None = None,
+    on_unsupported: Mapping[str, str] | None = None,
 ) -> MigrationPlan:
     """What a migration with these arguments would do, changing nothing on either side."""
     if batch_size < 1:
@@ -83,12 +84,16 @@ def plan_migration(
         target_info = connector.describe_index(target_index)
         check_target_shape(source_info, target_info)
     caps = connector.capabilities
+    namespaces = {ns: mapping(ns) for ns in read_namespaces}
+    written = {target_ns: int(source_info.namespaces.get(ns, 0)) for ns, target_ns in namespaces.items()}
+    # Schema-only refusals (dimension, index limits, required columns) before any data moves.
+    connector.check_target(target_index, replace(source_info, namespaces=written), on_unsupported)
     return MigrationPlan(
         source=source_info,
         target_index=target_index,
         target=target_info,
         mapping=mapping,
-        namespaces={ns: mapping(ns) for ns in read_namespaces},
+        namespaces=namespaces,
         total=source.connector.count(source_index, source_namespace),
         splits=source.connector.plan(source_index, source_namespace, batch_size),
         batch_size=batch_size,

@@ -19,6 +19,7 @@ import apache_beam as beam
 from io_connectors.beam.transforms import ReadPlannedSplits, StoreRef, WriteToVectorStore, resolve_store
 from io_connectors.beam.write import ProgressSink
 from io_connectors.core.client import Client
+from io_connectors.core.degrade import parse_policies
 from io_connectors.core.failures import FAILED_TAG
 from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, ensure_target, plan_migration
 
@@ -52,8 +53,10 @@ class MigrateVectors(beam.PTransform):
         create_target: bool = True,
         plan: MigrationPlan | None = None,
         progress: ProgressSink | None = None,
+        on_unsupported: str | Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self._policies = parse_policies(on_unsupported)
         if plan is not None:
             source_index, target_index = source_index or plan.source.name, target_index or plan.target_index
         self._source, source_index, uri_source_ns = resolve_store(source, source_index, "source")
@@ -68,6 +71,7 @@ class MigrateVectors(beam.PTransform):
             batch_size,
             chunk_size,
             namespace_map,
+            self._policies,
         )
         self._create_target = create_target
         self._progress = progress
@@ -91,6 +95,7 @@ class MigrateVectors(beam.PTransform):
             namespace_map=plan.mapping,
             target_info=target_info,
             progress=self._progress,
+            on_unsupported=self._policies,
         )
         failed = (read[FAILED_TAG], written.failed) | "Failures" >> beam.Flatten()
         return MigrateResult(written.written, failed)

@@ -4,7 +4,10 @@ The deep check reads both sides with the same splittable reads as a migration, r
 record to a digest keyed by (namespace, id), and joins the two sides. A record matches when its
 metadata and sparse values are equal and its dense values are bit-for-bit equal, or, for a
 target that normalises cosine vectors (Qdrant), equal after normalisation within a tolerance,
-judged by 16 fixed random projections of the unit vector.
+judged by 16 fixed random projections of the unit vector. A differing record is explained field
+by field (``pipelines.differences``); the target's documented one-way changes (float rounding,
+cosine normalisation, its metadata rule) are counted in ``known_changes``, apart from real
+differences, and do not fail the check.
 """
 
 from __future__ import annotations
@@ -26,6 +29,14 @@ from io_connectors.core.contract import ConnectorSpec
 from io_connectors.core.records import Metadata, VectorBatch
 from io_connectors.core.registry import make_connector
 from io_connectors.core.retry import METRICS_NAMESPACE
+from pipelines.differences import (
+    DENSE_SHOWN,
+    KNOWN_CHANGES,
+    RecordDigest,
+    canonical_json,
+    explain,
+    field_digest,
+)
 from pipelines.locations import remove_dir, scratch_dir
 from pipelines.runner import RunnerChoice, job_counters
 
@@ -45,6 +56,7 @@ class VerificationResult:
     different_count: int = 0
     # Records either side could not read (undecodable rows, unreadable ranges): never a match.
     unreadable_count: int = 0
+    known_changes: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[Any]] = field(default_factory=dict)
     namespaces: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -84,13 +96,6 @@ def verify_counts(
     return VerificationResult(match, source_count, target_count, namespaces=per_namespace)
 
 
-@dataclass(frozen=True)
-class RecordDigest:
-    exact: bytes  # metadata + sparse, canonical
-    dense: bytes  # dense values, bit for bit
-    sketch: tuple[float, ...] | None  # projections of the unit dense vector
-
-
 class DigestFn(beam.DoFn):
     """(namespace, id) -> digest, applying the migration's namespace and id mapping."""
 
@@ -122,8 +127,10 @@ class DigestFn(beam.DoFn):
 
     def process(self, batch: VectorBatch):
         namespace = self._map.get(batch.namespace, batch.namespace)
+        rewritten = [False] * len(batch)
         if self._stored is not None:
             metadata = [self._stored(m) for m in batch.metadata]
+            rewritten = [canonical_json(a) != canonical_json(b) for a, b in zip(metadata, batch.metadata)]
             batch = VectorBatch(batch.ids, batch.values, batch.sparse, metadata, batch.namespace)
         sketches = None
         if self._sketch and batch.values is not None:
@@ -134,31 +141,32 @@ class DigestFn(beam.DoFn):
         for row, vector_id in enumerate(batch.ids):
             if self._ints_as_strings and isinstance(vector_id, int):
                 vector_id = str(vector_id)
-            yield (namespace, vector_id), (self._side, _digest(batch, row, sketches))
+            yield (namespace, vector_id), (self._side, _digest(batch, row, sketches, rewritten[row]))
 
 
-def _digest(batch: VectorBatch, row: int, sketches: np.ndarray | None) -> RecordDigest:
-    exact = hashlib.blake2b(digest_size=16)
+def _digest(batch: VectorBatch, row: int, sketches: np.ndarray | None, rewritten: bool) -> RecordDigest:
     meta = batch.metadata[row]
-    exact.update(json.dumps(meta, sort_keys=True, separators=(",", ":")).encode())
+    fields = None if meta is None else tuple(sorted((k, field_digest(v)) for k, v in meta.items()))
+    sparse_hash = hashlib.blake2b(digest_size=16)
     sparse = None if batch.sparse is None else batch.sparse.row(row)
     if sparse is not None and len(sparse[0]):
         order = np.argsort(sparse[0], kind="stable")
-        exact.update(sparse[0][order].tobytes())
-        exact.update(sparse[1][order].tobytes())
-    dense = (
-        b"" if batch.values is None else hashlib.blake2b(batch.values[row].tobytes(), digest_size=16).digest()
-    )
+        sparse_hash.update(sparse[0][order].tobytes())
+        sparse_hash.update(sparse[1][order].tobytes())
+    values = None if batch.values is None else batch.values[row]
+    dense = b"" if values is None else hashlib.blake2b(values.tobytes(), digest_size=16).digest()
+    head = () if values is None else tuple(float(x) for x in values[:DENSE_SHOWN])
     sketch = None if sketches is None else tuple(float(x) for x in sketches[row])
-    return RecordDigest(exact.digest(), dense, sketch)
+    return RecordDigest(fields, sparse_hash.digest(), dense, head, sketch, rewritten)
 
 
 class CompareFn(beam.DoFn):
-    def __init__(self, tolerant: bool) -> None:
+    def __init__(self, tolerant: bool, declared: frozenset[str] = frozenset()) -> None:
         self._tolerant = tolerant
+        self._declared = declared
         self._counters = {
             kind: Metrics.counter(METRICS_NAMESPACE, f"verify_{kind}")
-            for kind in ("checked", "missing", "extra", "different", "matched")
+            for kind in ("checked", "missing", "extra", "different", "matched", *KNOWN_CHANGES)
         }
 
     def process(self, element):
@@ -166,27 +174,20 @@ class CompareFn(beam.DoFn):
         source = [d for side, d in sides if side == "source"]
         target = [d for side, d in sides if side == "target"]
         self._counters["checked"].inc()
+        example: dict[str, Any] = {"namespace": key[0], "id": key[1]}
         if not target:
             kind = "missing"
         elif not source:
             kind = "extra"
-        elif _same(source[0], target[0], self._tolerant):
-            kind = "matched"
         else:
-            kind = "different"
+            real, known = explain(source[0], target[0], self._tolerant, SKETCH_TOLERANCE, self._declared)
+            for change in known:
+                self._counters[change].inc()
+            kind = "different" if real else "matched"
+            example["fields"] = real
         self._counters[kind].inc()
         if kind != "matched":
-            yield beam.pvalue.TaggedOutput(kind, {"namespace": key[0], "id": key[1]})
-
-
-def _same(a: RecordDigest, b: RecordDigest, tolerant: bool) -> bool:
-    if a.exact != b.exact:
-        return False
-    if a.dense == b.dense:
-        return True
-    if tolerant and a.sketch is not None and b.sketch is not None:
-        return bool(np.allclose(a.sketch, b.sketch, atol=SKETCH_TOLERANCE, rtol=0))
-    return False
+            yield beam.pvalue.TaggedOutput(kind, example)
 
 
 def verify_contents(
@@ -233,7 +234,10 @@ def verify_contents(
         sides
         | "BothSides" >> beam.Flatten()
         | "ByRecord" >> beam.GroupByKey()
-        | "Compare" >> beam.ParDo(CompareFn(tolerant)).with_outputs("missing", "extra", "different")
+        | "Compare"
+        >> beam.ParDo(CompareFn(tolerant, target.connector.one_way_changes)).with_outputs(
+            "missing", "extra", "different"
+        )
     )
     for kind in ("missing", "extra", "different"):
         _ = (
@@ -267,6 +271,7 @@ def verify_contents(
         extra_count=extra,
         different_count=different,
         unreadable_count=unreadable,
+        known_changes={k: totals[f"verify_{k}"] for k in KNOWN_CHANGES if totals.get(f"verify_{k}")},
         examples={k: v for k, v in examples.items() if v},
         namespaces=counts.namespaces,
     )

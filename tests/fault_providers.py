@@ -39,6 +39,18 @@ class PoisonMemoryConnector(MemoryConnector):
         super().write(index, batch)
 
 
+class ConstrainedMemoryConnector(MemoryConnector):
+    """Refuses every write like a table with a NOT NULL column nobody fills: one reason for all
+    records, a message naming the failing row (as PostgreSQL's DETAIL does)."""
+
+    def write(self, index: str, batch: VectorBatch) -> None:
+        raise PermanentError(
+            f'null value in column "text" violates not-null constraint; failing row {batch.ids[0]!r}',
+            'NotNullViolation: null value in column "text" of relation "data_docs" violates not-null '
+            "constraint",
+        )
+
+
 class FlakyMemoryConnector(MemoryConnector):
     """Fails every ``fail_every``-th write with a transient error (then succeeds on retry)."""
 
@@ -73,6 +85,7 @@ class UnreadableMemoryConnector(MemoryConnector):
 for _name, _cls in {
     "rejecting-memory": "RejectingMemoryConnector",
     "poison-memory": "PoisonMemoryConnector",
+    "constrained-memory": "ConstrainedMemoryConnector",
     "flaky-memory": "FlakyMemoryConnector",
     "recording-memory": "RecordingMemoryConnector",
     "unreadable-memory": "UnreadableMemoryConnector",

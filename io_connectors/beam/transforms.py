@@ -24,6 +24,7 @@ from io_connectors.beam.read import ReadVectors
 from io_connectors.beam.write import ProgressSink, WriteVectors
 from io_connectors.core.client import Client
 from io_connectors.core.contract import IndexInfo, Split
+from io_connectors.core.degrade import parse_policies
 from io_connectors.core.errors import ConfigError, PermanentError
 from io_connectors.core.failures import FAILED_TAG, FailedRecords
 from transforms import AsBatches, MapIdsForTarget, NamespaceMap, Rechunk, RemapNamespaces, Validate
@@ -115,7 +116,9 @@ class WriteToVectorStore(beam.PTransform):
     ``namespace_map``, ids mapped when the target cannot hold integers, and records upserted in
     chunks of ``chunk_size`` (capped by the target's limits). Refused records go to
     ``result.failed`` with their reason; the rest land. A missing index is created (with
-    ``create_index``) from ``dimension``/``metric``/``sparse``.
+    ``create_index``) from ``dimension``/``metric``/``sparse``. ``on_unsupported``
+    (``{"sparse": "drop"}`` or ``"sparse=drop,metadata=drop"``, see ``core.degrade``) stores
+    records without the parts the target cannot hold, counted, instead of refusing them whole.
     """
 
     def __init__(
@@ -130,9 +133,11 @@ class WriteToVectorStore(beam.PTransform):
         sparse: bool = False,
         target_info: IndexInfo | None = None,
         progress: ProgressSink | None = None,
+        on_unsupported: str | Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self._client, self._index, _ = resolve_store(target, index, "target")
+        self._policies = parse_policies(on_unsupported)
         caps = self._client.connector.capabilities
         self._chunk_size = int(min(chunk_size or caps.default_chunk_size, caps.max_batch_count or 2**31))
         if namespace_map is None or isinstance(namespace_map, NamespaceMap):
@@ -149,6 +154,8 @@ class WriteToVectorStore(beam.PTransform):
             return self._target_info
         connector = self._client.connector
         dimension, metric, sparse = self._shape
+        shape = IndexInfo(self._index, dimension, metric, sparse)
+        connector.check_target(self._index, shape, self._policies)
         if self._index not in connector.list_indexes():
             if not self._create:
                 raise ConfigError(f"target index {self._index!r} does not exist (and create_index is off)")
@@ -167,13 +174,14 @@ class WriteToVectorStore(beam.PTransform):
         info = self._describe_target()
         caps = self._client.connector.capabilities
         batches = elements | "AsBatches" >> AsBatches(self._chunk_size)
-        valid = batches.batches | "Validate" >> Validate(caps, info.dimension)
+        valid = batches.batches | "Validate" >> Validate(caps, info.dimension, self._policies)
         written = (
             valid.valid
             | "RemapNamespaces" >> RemapNamespaces(self._mapping)
             | "MapIds" >> MapIdsForTarget(caps.int_ids)
             | "Rechunk" >> Rechunk(self._chunk_size, caps.max_batch_bytes, caps.request_bytes_per_value)
-            | "Upsert" >> WriteVectors(self._client.spec, self._index, self._progress)
+            | "Upsert"
+            >> WriteVectors(self._client.spec, self._index, self._progress, on_unsupported=self._policies)
         )
         failed = (batches[FAILED_TAG], valid[FAILED_TAG], written[FAILED_TAG]) | "Failures" >> beam.Flatten()
         return WriteResult(written.written, failed)

@@ -149,6 +149,9 @@ class Connector(abc.ABC):
 
     provider: ClassVar[str]
     capabilities: ClassVar[Capabilities] = Capabilities()
+    # Documented changes this target makes to what it stores, which deep verification counts
+    # apart from real differences (see pipelines/differences.py), e.g. "float_ulp".
+    one_way_changes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, spec: ConnectorSpec) -> None:
         self.spec = spec
@@ -250,6 +253,15 @@ class Connector(abc.ABC):
 
     def finalize_index(self, index: str) -> None:
         """Called once after a migration has loaded ``index`` (build vector indexes, analyze)."""
+
+    def check_target(
+        self, index: str, source: IndexInfo, on_unsupported: Mapping[str, str] | None = None
+    ) -> None:
+        """Refuse (``ConfigError``), before any data moves, what this target would refuse for
+        every record of a source shaped like ``source`` (its dimension, sparse part, target
+        namespaces): an existing index's schema or limits that do not fit, or an index this
+        connector would create but could not complete. ``on_unsupported`` are the degradation
+        policies (``core.degrade``). The default checks nothing."""
 
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
         """Rows (by position) this target will refuse, with reasons, checked before writing.

@@ -45,7 +45,16 @@ class TransientError(VectorMigrateError):
 
 
 class PermanentError(VectorMigrateError):
-    """The target refuses this payload; retrying the same request cannot help."""
+    """The target refuses this payload; retrying the same request cannot help.
+
+    ``reason`` is the refusal without what is specific to the records sent (a database error's
+    primary message, without the failing row): two refusals with the same ``reason`` are the
+    same refusal, which is how the writer tells a batch-wide refusal from a record's.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class RecordRejected(PermanentError):
@@ -55,7 +64,10 @@ class RecordRejected(PermanentError):
         self.reasons = dict(reasons)
         sample = "; ".join(f"{k!r}: {v}" for k, v in list(self.reasons.items())[:3])
         more = f" (and {len(self.reasons) - 3} more)" if len(self.reasons) > 3 else ""
-        super().__init__(f"{len(self.reasons)} record(s) rejected: {sample}{more}")
+        super().__init__(
+            f"{len(self.reasons)} record(s) rejected: {sample}{more}",
+            "; ".join(sorted(set(self.reasons.values()))),
+        )
 
 
 class IntegrityError(VectorMigrateError):

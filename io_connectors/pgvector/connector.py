@@ -5,7 +5,9 @@ with options ``schema`` ("public"), ``id_column`` ("id"), ``id_flag_column`` ("i
 ``vector_column`` ("embedding"), ``sparse_column`` ("sparse_embedding"), ``namespace_column``
 ("namespace"), ``metadata_column`` ("metadata"), and for tables this connector creates
 ``vector_type`` ("vector" or "halfvec"), ``unlogged`` (false) and ``create_index`` (false: when
-true, ``finalize_index`` builds the HNSW index matching the metric after the load). The DSN is a
+true, ``finalize_index`` builds the HNSW index matching the metric after the load). Writing into
+an existing table, ``check_target`` refuses before the load when the table has columns the
+migration would leave NULL; ``ignore_columns=a,b`` accepts that for the columns named. The DSN is a
 secret: it and its password never appear in messages or logs.
 
 Applications' tables: ``layout=langchain`` or ``layout=llamaindex`` sets the column options to
@@ -55,7 +57,7 @@ from __future__ import annotations
 import logging
 import math
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -98,17 +100,23 @@ from io_connectors.pgvector.codec import (
     vector_refusals,
 )
 from io_connectors.pgvector.schema import (
-    HNSW_MAX_DIMENSION,
     ColumnNames,
     NewTable,
     TableLayout,
     build_hnsw_index,
     create_table,
+    has_vector_index,
     list_vector_tables,
     load_layout,
     relation_pages,
 )
 from io_connectors.pgvector.session import Session
+from io_connectors.pgvector.target_check import (
+    check_existing_table,
+    check_new_table,
+    hnsw_refusal,
+    target_columns,
+)
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -127,6 +135,7 @@ CONNECTOR_OPTIONS = (
     "text_column",
     "layout",
     *FIELD_OPTIONS,
+    "ignore_columns",
 )
 # The shared field options (core.fields) and the columns they name here.
 FIELD_COLUMNS = {
@@ -188,6 +197,9 @@ class PgvectorConnector(Connector):
         self.vector_type = str(options.get("vector_type", "vector"))
         self.unlogged = _flag(options.get("unlogged", False))
         self.build_index = _flag(options.get("create_index", False))
+        self.ignore_columns = frozenset(
+            name.strip() for name in str(options.get("ignore_columns", "")).split(",") if name.strip()
+        )
         self.session = Session(str(options["dsn"]), spec.secrets())
         self._layouts: dict[str, TableLayout] = {}
         self._ranges_read = Metrics.counter(METRICS_NAMESPACE, "pgvector_ranges_read")
@@ -292,13 +304,9 @@ class PgvectorConnector(Connector):
                     f"pgvector: {existing.label} exists with dimension {existing.dimension}, not {dimension}"
                 )
             return
-        limit = HNSW_MAX_DIMENSION.get(self.vector_type)
-        if self.build_index and dimension is not None and limit is not None and dimension > limit:
-            raise ConfigError(  # refused before any data moves, not after the load
-                f"pgvector: create_index asks for an HNSW index, which takes {self.vector_type} columns "
-                f"of up to {limit} dimensions; the source has {dimension}"
-                + (" (vector_type=halfvec allows up to 4000)" if self.vector_type == "vector" else "")
-            )
+        refusal = hnsw_refusal(self.vector_type, dimension) if self.build_index else None
+        if refusal:
+            raise ConfigError(f"pgvector: {refusal}")  # refused before any data moves, not after the load
         spec = NewTable(
             self.schema, name, dimension, normalize_metric(metric), sparse, self.vector_type, self.unlogged
         )
@@ -320,6 +328,20 @@ class PgvectorConnector(Connector):
         LOG.info(
             "pgvector: created table %s.%s (dimension %s, %s)", self.schema, name, dimension, spec.metric
         )
+
+    def check_target(
+        self, index: str, source: IndexInfo, on_unsupported: Mapping[str, str] | None = None
+    ) -> None:
+        """See ``target_check``: schema-only refusals, before any data moves."""
+        if index not in self.list_indexes():
+            check_new_table(self.vector_type, self.build_index, source)
+            return
+        layout = self._layout(index)
+        columns = self._call(lambda conn: target_columns(conn, layout.relid), f"reading {layout.label}")
+        indexed = layout.dense is not None and self._call(
+            lambda conn: has_vector_index(conn, layout), f"reading the indexes of {layout.label}"
+        )
+        check_existing_table(layout, columns, source, self.build_index, indexed, self.ignore_columns)
 
     def delete_index(self, name: str) -> None:
         table = table_for(self.app_layout, name)

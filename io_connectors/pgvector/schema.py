@@ -425,6 +425,11 @@ def create_table(conn: Connection, spec: NewTable, names: ColumnNames, ext: Exte
         conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(table, sql.Literal(comment)))
 
 
+def has_vector_index(conn: Connection, layout: TableLayout) -> bool:
+    """Whether the dense column already has an HNSW or IVFFlat index."""
+    return layout.dense is not None and _index_metric(conn, layout.relid, layout.dense.name) is not None
+
+
 def build_hnsw_index(conn: Connection, layout: TableLayout, ext: Extension) -> bool:
     """Build the HNSW index matching the table's metric on its dense column; False if one exists."""
     if layout.dense is None:

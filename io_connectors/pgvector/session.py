@@ -137,7 +137,7 @@ class Session:
             return ConfigError(message)
         if isinstance(exc, TRANSIENT):
             return TransientError(message)
-        return PermanentError(message)
+        return PermanentError(message, self.redact(_reason(exc)))
 
     def call(self, operation: Callable[[psycopg.Connection], T], what: str, retry: bool = True) -> T:
         """Run ``operation`` on the connection, translating errors; with ``retry``, transient
@@ -151,3 +151,11 @@ class Session:
                 raise self.translate(exc, what) from None
 
         return with_retries(attempt, self.redact(what)) if retry else attempt()
+
+
+def _reason(exc: Exception) -> str:
+    """The error without the failing row: its class and PostgreSQL's primary message, which
+    names the table, column or constraint and is the same for every row refused alike."""
+    diag = getattr(exc, "diag", None)
+    primary = getattr(diag, "message_primary", None) or str(exc).split("\n", 1)[0]
+    return f"{type(exc).__name__}: {primary}"

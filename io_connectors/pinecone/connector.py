@@ -67,6 +67,7 @@ from io_connectors.pinecone.index import (
 from io_connectors.pinecone.metadata import MetadataRefused, as_stored, convert_all, count_changes
 from io_connectors.pinecone.options import PineconeOptions, parse_uri
 from io_connectors.pinecone.splits import PageRange, claimed
+from io_connectors.pinecone.types import restore, with_types
 from io_connectors.pinecone.wire import (
     MAX_DELETE_IDS,
     MAX_FETCH_IDS,
@@ -335,9 +336,7 @@ class PineconeConnector(Connector):
         items: list[VectorBatch | UnreadableRecords] = list(
             decode_isolated(
                 len(present),
-                lambda rows: self.payload.decode_batch(
-                    batch_from_fetch(found, [present[r] for r in rows], namespace), "pinecone"
-                ),
+                lambda rows: self._decoded(batch_from_fetch(found, [present[r] for r in rows], namespace)),
                 present.__getitem__,
                 namespace,
             )
@@ -349,17 +348,44 @@ class PineconeConnector(Connector):
             )
         return items
 
+    def _decoded(self, batch: VectorBatch) -> VectorBatch:
+        """Fetched records as they were written: original types restored (``preserve_types``),
+        then the layout's document payload decoded."""
+        if self.options.preserve_types:
+            metadata = [restore(m) for m in batch.metadata]
+            batch = VectorBatch(batch.ids, batch.values, batch.sparse, metadata, batch.namespace)
+        return self.payload.decode_batch(batch, "pinecone")
+
     # -- writing ---------------------------------------------------------------------------
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
         layout = self.payload.refusals(batch)
-        stored = [None if row in layout else self.payload.encode(m) for row, m in enumerate(batch.metadata)]
-        return {**convert_all(stored)[2], **vector_refusals(batch), **layout}
+        encoded = [None if row in layout else self.payload.encode(m) for row, m in enumerate(batch.metadata)]
+        converted, _, refused = convert_all(encoded)
+        if self.options.preserve_types:
+            refused.update(self._typed(converted, encoded)[1])
+        return {**refused, **vector_refusals(batch), **layout}
+
+    @staticmethod
+    def _typed(
+        metadata: list[dict[str, Any] | None], originals: list[dict[str, Any] | None]
+    ) -> tuple[list[dict[str, Any] | None], dict[int, str]]:
+        """``preserve_types``: converted metadata with its ``_vm_types`` field; refused rows."""
+        typed: list[dict[str, Any] | None] = []
+        refused: dict[int, str] = {}
+        for row, (stored, original) in enumerate(zip(metadata, originals)):
+            try:
+                typed.append(with_types(stored, original))
+            except MetadataRefused as exc:
+                refused[row] = str(exc)
+                typed.append(stored)
+        return typed, refused
 
     def stored_metadata(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
         """The metadata rule applied, and numbers as floats (metadata the rule cannot make fit
         is refused, never stored: returned as it is)."""
         try:
-            return as_stored(metadata)
+            stored = as_stored(metadata)
+            return restore(with_types(stored, metadata)) if self.options.preserve_types else stored
         except MetadataRefused:
             return metadata
 
@@ -370,7 +396,11 @@ class PineconeConnector(Connector):
         refused = self.payload.refusals(batch)
         if refused:
             raise RecordRejected({batch.ids[row]: why for row, why in sorted(refused.items())})
-        metadata, changed, refused = convert_all(self.payload.encode_batch(batch).metadata)
+        encoded = self.payload.encode_batch(batch).metadata
+        metadata, changed, refused = convert_all(encoded)
+        if self.options.preserve_types:
+            metadata, more = self._typed(metadata, encoded)
+            refused.update(more)
         refused.update(vector_refusals(batch))
         refused.update(index_refusals(batch, index, handle.dimension, handle.metric))
         if refused:

@@ -18,12 +18,14 @@
 ``fetch_url_bytes``    query-string budget of one fetch, which carries its ids (16384)
 ``timeout``            seconds per request attempt (30)
 ``compact_floats``     send float32 values in their short decimal form (true)
+``preserve_types``     record metadata numbers' and lists' types in a reserved field and
+                       restore them on read (false; see ``types``)
 =====================  ======================================================================
 
 URIs: ``pinecone://<index>?namespace=<ns>`` (the cloud) and
 ``pinecone+http://<host>:<port>/<index>?namespace=<ns>`` (a control plane over plain HTTP);
-``cloud``, ``region``, ``api_key_env``, ``text_field`` and ``layout`` may be given as query
-parameters.
+``cloud``, ``region``, ``api_key_env``, ``text_field``, ``layout`` and ``preserve_types`` may be
+given as query parameters.
 
 The document text of a record travels as the metadata key ``text``, which is also where
 LangChain's ``PineconeVectorStore`` keeps it (its ``text_key`` defaults to ``"text"``), so
@@ -43,7 +45,7 @@ from io_connectors.core.contract import ConnectorSpec, Location
 from io_connectors.core.errors import ConfigError
 
 CLOUD_HOST = "https://api.pinecone.io"
-URI_OPTIONS = ("cloud", "region", "api_key_env", "text_field", "layout")
+URI_OPTIONS = ("cloud", "region", "api_key_env", "text_field", "layout", "preserve_types")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class PineconeOptions:
     fetch_url_bytes: int = 16 * 1024
     timeout: float = 30.0
     compact_floats: bool = True
+    preserve_types: bool = False
 
     @classmethod
     def parse(cls, options: Mapping[str, Any]) -> PineconeOptions:
@@ -79,6 +82,7 @@ class PineconeOptions:
             fetch_url_bytes=_whole(options, "fetch_url_bytes", cls.fetch_url_bytes),
             timeout=timeout,
             compact_floats=str(options.get("compact_floats", True)).lower() not in ("false", "0", "no"),
+            preserve_types=str(options.get("preserve_types", False)).lower() in ("true", "1", "yes", "on"),
         )
 
 

@@ -70,6 +70,9 @@ FETCH_CHUNK = 1000
 class QdrantConnector(Connector):
     provider = "qdrant"
     capabilities = Capabilities(normalizes_cosine=True, namespaces="emulated")
+    # Qdrant's engine returns some payload floats one or two units in the last place away (measured with
+    # qdrant-edge-py 0.9.0: 2,925 of 20,000 random floats).
+    one_way_changes = frozenset({"float_ulp"})
 
     def __init__(self, spec: ConnectorSpec) -> None:
         super().__init__(spec)

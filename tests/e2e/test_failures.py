@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -110,3 +112,26 @@ def test_target_dimension_mismatch_fails_before_moving_data() -> None:
     target.create_index("idx", 8)
     with pytest.raises(ConfigError, match="dimension 8"):
         Migration(source, target).migrate(source_index="idx", target_index="idx")
+
+
+def test_a_refusal_of_every_record_for_one_reason_fails_fast_with_one_error() -> None:
+    source = Client(provider="memory", store=unique_name("s"))
+    fill(source, "idx", 20_000)
+    target = Client(provider="constrained-memory", store=unique_name("t"))
+    started = time.monotonic()
+    with pytest.raises(Exception, match=r"the target .idx. refuses every record for the same reason") as info:
+        Migration(source, target).migrate(source_index="idx", target_index="idx")
+    assert time.monotonic() - started < 10
+    message = str(info.value)
+    assert message.count('null value in column "text" of relation "data_docs"') == 1
+    assert target.stats(index="idx")["total_vector_count"] == 0
+
+
+def test_probes_that_land_are_counted_and_the_rest_is_still_bisected() -> None:
+    source = Client(provider="memory", store=unique_name("s"))
+    fill(source, "idx", 400)
+    # vec-0 is the first record of the only batch: a probe, refused while the other probes land
+    target = Client(provider="poison-memory", store=unique_name("t"), poison_ids=["vec-0", "vec-123"])
+    result = Migration(source, target).migrate(source_index="idx", target_index="idx", chunk_size=400)
+    assert sorted(i for e in result.errors for i in e.ids) == ["vec-0", "vec-123"]
+    assert target.stats(index="idx")["total_vector_count"] == 398 == result.migrated_count
