@@ -339,8 +339,8 @@ def _cli_option_names(parser: argparse.ArgumentParser) -> set[str]:
     names: set[str] = set()
     for action in parser._actions:
         names.update(action.option_strings)
-        for sub in (getattr(action, "choices", None) or {}).values():
-            if isinstance(sub, argparse.ArgumentParser):
+        if isinstance(action.choices, dict):  # the subcommands' parsers
+            for sub in action.choices.values():
                 names |= _cli_option_names(sub)
     return names
 

@@ -47,7 +47,7 @@ from io_connectors.core.retry import METRICS_NAMESPACE
 from pipelines.planning import DEFAULT_BATCH_SIZE, ensure_target, plan_migration
 from pipelines.runner import job_counters
 from pipelines.state import StateStore, default_location
-from pipelines.verify import DigestFn, RecordDigest, _same
+from pipelines.verify import DigestFn, RecordDigest, same_record
 
 if TYPE_CHECKING:
     from pipelines.migration import Migration, MigrationError
@@ -111,7 +111,8 @@ class BucketDigestsFn(beam.DoFn):
         grouped: dict[int, list[tuple]] = {}
         rows = self._digest.process(batch)  # one per row, in order
         for (key, (_, d)), original in zip(rows, batch.ids, strict=True):
-            digest = (d.exact, d.dense, d.sketch)  # a plain tuple pickles several times faster
+            # a plain tuple pickles several times faster than the dataclass
+            digest = (d.fields, d.sparse, d.dense, d.dense_head, d.sketch, d.rewritten)
             row = (key, digest, batch.namespace, original) if self._source else (key, digest)
             grouped.setdefault(bucket_of(key, self._buckets), []).append(row)
         side = "source" if self._source else "target"
@@ -123,8 +124,9 @@ class SyncCompareFn(beam.DoFn):
     """Per bucket, per record: ``write`` (source namespace, source id) when missing or
     different, ``delete`` (target namespace, target id) when extra."""
 
-    def __init__(self, tolerant: bool) -> None:
+    def __init__(self, tolerant: bool, declared: frozenset[str] = frozenset()) -> None:
         self._tolerant = tolerant
+        self._declared = declared  # the target's documented one-way changes: not a difference
         self._counters = {
             kind: Metrics.counter(METRICS_NAMESPACE, f"sync_{kind}")
             for kind in ("missing", "different", "extra", "matched")
@@ -144,7 +146,7 @@ class SyncCompareFn(beam.DoFn):
             held = target.pop(key, None)
             if held is None:
                 kind = "missing"
-            elif _same(RecordDigest(*digest), RecordDigest(*held), self._tolerant):
+            elif same_record(RecordDigest(*digest), RecordDigest(*held), self._tolerant, self._declared):
                 kind = "matched"
             else:
                 kind = "different"
@@ -327,7 +329,10 @@ def sync_indexes(
             sides
             | "BothSides" >> beam.Flatten()
             | "ByBucket" >> beam.GroupByKey()
-            | "Compare" >> beam.ParDo(SyncCompareFn(tolerant)).with_outputs("write", "delete")
+            | "Compare"
+            >> beam.ParDo(SyncCompareFn(tolerant, target.connector.one_way_changes)).with_outputs(
+                "write", "delete"
+            )
         )
         to_write = (
             compared.write

@@ -160,6 +160,14 @@ def _digest(batch: VectorBatch, row: int, sketches: np.ndarray | None, rewritten
     return RecordDigest(fields, sparse_hash.digest(), dense, head, sketch, rewritten)
 
 
+def same_record(
+    source: RecordDigest, target: RecordDigest, tolerant: bool, declared: frozenset[str] = frozenset()
+) -> bool:
+    """The two digests differ by nothing but the target's documented one-way changes."""
+    real, _ = explain(source, target, tolerant, SKETCH_TOLERANCE, declared)
+    return not real
+
+
 class CompareFn(beam.DoFn):
     def __init__(self, tolerant: bool, declared: frozenset[str] = frozenset()) -> None:
         self._tolerant = tolerant
