@@ -78,7 +78,15 @@ def check_existing_table(
     """Raise one ``ConfigError`` listing every way the table does not fit what will be written."""
     written = {
         c.name
-        for c in (layout.id, layout.id_flag, layout.namespace, layout.dense, layout.sparse, layout.metadata)
+        for c in (
+            layout.id,
+            layout.id_flag,
+            layout.namespace,
+            layout.dense,
+            layout.sparse,
+            layout.metadata,
+            layout.text,  # an application layout's document column (LangChain, LlamaIndex)
+        )
         if c is not None
     }
     problems: list[str] = []
