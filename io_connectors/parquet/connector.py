@@ -284,7 +284,6 @@ class ParquetConnector(Connector):
         if split.index not in self._datasets:
             self._datasets[split.index] = self._dataset(split.index)
         try:
-            plan = self._column_plan(self._datasets[split.index], split.key)
             reader = self.storage.parquet(split.key)
         except UNREADABLE as exc:
             if tracker.try_claim(tracker.current_restriction().start):
@@ -294,6 +293,18 @@ class ParquetConnector(Connector):
                     count=0,
                     where=f"file {split.key}",
                     error_class=type(exc).__name__,
+                )
+            return
+        try:
+            plan = self._column_plan(self._datasets[split.index], split.key)
+        except ConfigError as exc:  # this file lacks the dataset's columns: its records, not the job
+            if tracker.try_claim(tracker.current_restriction().start):
+                yield UnreadableRecords(
+                    split.namespace,
+                    str(exc),
+                    count=reader.metadata.num_rows,
+                    where=f"file {split.key}",
+                    error_class="UnreadableRecord",
                 )
             return
         columns = plan.read_columns + (["id_is_int"] if "id_is_int" in reader.schema_arrow.names else [])

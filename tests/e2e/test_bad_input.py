@@ -71,7 +71,7 @@ EXPECTED: dict[str, Expect] = {
                 "ArrowInvalid",
                 (),
                 0,
-                "file part-1.parquet: the file cannot be read, number of records unknown",
+                "unreadable-file/part-1.parquet: the file cannot be read, number of records unknown",
             ),
         ),
         exact=False,
@@ -79,7 +79,7 @@ EXPECTED: dict[str, Expect] = {
     "corrupt-row-group": Expect(
         (("read", "OSError", ("lost-1", "lost-2", "lost-3"), 3, "row group 0: the row group cannot be read"),)
     ),
-    "wrong-columns": Expect((("read", "UnreadableRecord", (), 1, "no 'id' column (columns: key, values)"),)),
+    "wrong-columns": Expect((("read", "UnreadableRecord", (), 1, "has no column 'id' (columns: key, values)"),)),
     HOSTILE_NAMESPACE: NAN,
 }
 
@@ -231,7 +231,7 @@ def test_a_shortfall_against_the_source_is_an_integrity_error(tmp_path, monkeypa
 
     def lossy(self, split, tracker):
         for item in original(self, split, tracker):
-            if split.key != "part-x2.parquet":
+            if not split.key.endswith("part-x2.parquet"):
                 yield item
 
     monkeypatch.setattr(ParquetConnector, "read", lossy)
