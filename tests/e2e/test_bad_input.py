@@ -79,7 +79,9 @@ EXPECTED: dict[str, Expect] = {
     "corrupt-row-group": Expect(
         (("read", "OSError", ("lost-1", "lost-2", "lost-3"), 3, "row group 0: the row group cannot be read"),)
     ),
-    "wrong-columns": Expect((("read", "UnreadableRecord", (), 1, "has no column 'id' (columns: key, values)"),)),
+    "wrong-columns": Expect(
+        (("read", "UnreadableRecord", (), 1, "has no column 'id' (columns: key, values)"),)
+    ),
     HOSTILE_NAMESPACE: NAN,
 }
 
