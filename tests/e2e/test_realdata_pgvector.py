@@ -79,15 +79,19 @@ def test_on_unsupported_from_the_cli(postgres_dsn, pg_schema, capsys) -> None:
     assert "Stored without what the target cannot hold (unsupported_sparse_dropped): 5" in out
 
 
-def test_a_dimensionless_source_with_create_index_is_refused_before_any_data_moves(
+def test_create_index_on_a_dimensionless_source_uses_the_data_or_is_refused_before_data_moves(
     postgres_dsn, pg_schema
 ) -> None:
-    execute(
-        postgres_dsn,
-        sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, embedding vector, metadata jsonb)").format(
-            sql.Identifier(pg_schema, "nodim")
-        ),
-    )
+    """An untyped ``vector`` column's dimension comes from its rows, so the target gets a typed
+    column and its HNSW index; with no row to learn it from, the refusal comes before anything
+    is created or loaded."""
+    for table in ("nodim", "empty"):
+        execute(
+            postgres_dsn,
+            sql.SQL("CREATE TABLE {} (id text PRIMARY KEY, embedding vector, metadata jsonb)").format(
+                sql.Identifier(pg_schema, table)
+            ),
+        )
     execute(
         postgres_dsn,
         sql.SQL("INSERT INTO {} SELECT 'r' || g, '[1,2,3]', '{{}}' FROM generate_series(1, 50) g").format(
@@ -95,9 +99,19 @@ def test_a_dimensionless_source_with_create_index_is_refused_before_any_data_mov
         ),
     )
     target = pg(postgres_dsn, pg_schema, create_index=True)
+    result = Migration(pg(postgres_dsn, pg_schema), target).migrate("nodim", "copy")
+    assert result.ok and result.migrated_count == 50
+    assert target.index_info("copy").dimension == 3
+    indexes = execute(
+        postgres_dsn,
+        sql.SQL("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = 'copy'"),
+        (pg_schema,),
+    )
+    assert any("hnsw" in definition for (definition,) in indexes)
+
     with pytest.raises(ConfigError, match="needs a vector column of a fixed dimension; the source's vectors"):
-        Migration(pg(postgres_dsn, pg_schema), target).migrate("nodim", "copy")
-    assert "copy" not in target.connector.list_indexes()  # nothing created, nothing loaded
+        Migration(pg(postgres_dsn, pg_schema), target).migrate("empty", "copy_empty")
+    assert "copy_empty" not in target.connector.list_indexes()  # nothing created, nothing loaded
 
 
 def make_llamaindex_table(dsn: str, schema: str) -> None:
