@@ -87,9 +87,11 @@ class MigrateVectors(beam.PTransform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> MigrateResult:
         plan = self._plan
         target_info = ensure_target(self._target, plan, self._create_target)
+        # An index created just now starts empty: a connector may write it faster (pgvector COPYs).
+        target = self._target if plan.target is not None else self._target.for_new_index()
         read = pbegin | "Read" >> ReadPlannedSplits(self._source, plan.splits)
         written = read.batches | "Write" >> WriteToVectorStore(
-            self._target,
+            target,
             plan.target_index,
             chunk_size=plan.chunk_size,
             namespace_map=plan.mapping,

@@ -54,6 +54,15 @@ class Client:
             self._connector = connector
         return self._connector
 
+    def for_new_index(self) -> Client:
+        """This client for writing an index it has just created (see ``Connector.new_index_options``)."""
+        extra = self.connector.new_index_options()
+        if not extra:
+            return self
+        client = Client(self.provider, **{**self.spec.options, **extra})
+        client.location = self.location
+        return client
+
     def close(self) -> None:
         if self._connector is not None:
             self._connector.close()

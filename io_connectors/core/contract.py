@@ -194,6 +194,11 @@ class Connector(abc.ABC):
     def create_index(self, name: str, dimension: int | None, metric: str, sparse: bool = False) -> None:
         """Create an empty index; an existing index of the same shape is left as it is."""
 
+    def new_index_options(self) -> dict[str, Any]:
+        """Options for writing an index ``create_index`` has just made (so it starts empty): a
+        connector with a faster path into an empty index turns it on here. Default: none."""
+        return {}
+
     @abc.abstractmethod
     def delete_index(self, name: str) -> None: ...
 

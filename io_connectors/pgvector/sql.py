@@ -34,6 +34,7 @@ STAGES = {
 }
 PLAIN_STAGE_MAX_DIMENSION = 1_900
 _JSONB_BUILD_MAX_PAIRS = 50  # jsonb_build_object takes at most 100 arguments
+TEXT_TYPE = "text"
 _ID_CASTS = {"int": sql.SQL("bigint"), "uuid": sql.SQL("uuid")}
 
 
@@ -190,6 +191,30 @@ def copy_stage(inline: bool) -> sql.Composed:
     return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
         STAGES[inline], sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))
     )
+
+
+def direct_copy(layout: TableLayout) -> sql.Composed | None:
+    """``COPY`` straight into the table, its columns in the staging table's order, when they take
+    the staged binary fields as they are (a table as ``create_table`` makes it: text namespace and
+    id, boolean flag, jsonb metadata, sparsevec and vector columns, a unique key to detect a
+    conflict); None otherwise: application layouts, casts and other types go through the stage."""
+    wanted = (
+        (layout.namespace, TEXT_TYPE),
+        (layout.id, TEXT_TYPE),
+        (layout.id_flag, "bool"),
+        (layout.metadata, "jsonb"),
+        (layout.sparse, "sparsevec"),
+        (layout.dense, "vector"),
+    )
+    if (
+        layout.conflict_key is None
+        or layout.collections is not None
+        or layout.text is not None
+        or any(column is None or column.type_name != type_name for column, type_name in wanted)
+    ):
+        return None
+    columns = sql.SQL(", ").join(column.ident for column, _ in wanted if column is not None)
+    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(layout.ident, columns)
 
 
 def upsert(layout: TableLayout, inline: bool) -> list[sql.Composed]:
