@@ -7,7 +7,7 @@ an int16 zero and big-endian float32s; ``sparsevec`` is an int32 dimension, coun
 0-based int32 indices and float32 values).
 
 Reading: rows arrive from a binary cursor with pgvector and jsonb values as raw bytes and
-``ctid`` as its page number (the loaders below); one ``numpy.frombuffer`` decodes a batch's
+``ctid`` as raw bytes (``register_loaders``); one ``numpy.frombuffer`` decodes a batch's
 vectors and one ``json.loads`` its metadata.
 
 What pgvector refuses whatever the table (``vector_refusals``, ``metadata_check``): 0 or more
@@ -28,8 +28,8 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from psycopg.adapt import AdaptersMap, Buffer, Loader
-from psycopg.pq import Format
+from psycopg.adapt import AdaptersMap
+from psycopg.types.string import ByteaBinaryLoader
 
 from io_connectors.core.decode import decode_isolated
 from io_connectors.core.errors import PermanentError
@@ -60,33 +60,22 @@ _SPARSE_HEAD = struct.Struct(">iiii")  # field length, dimension, count, unused
 
 
 # -- reading ---------------------------------------------------------------------------------
-class RawLoader(Loader):
-    """pgvector values as their binary bytes: decoded in bulk later, not one object per row."""
-
-    format = Format.BINARY
-
-    def load(self, data: Buffer) -> bytes:
-        return bytes(data)
-
-
-class PageLoader(Loader):
-    """A ``tid`` (page, offset) as its page number: the read position of its row."""
-
-    format = Format.BINARY
-
-    def load(self, data: Buffer) -> int:
-        return int.from_bytes(bytes(data[:4]), "big")
-
-
 def register_loaders(adapters: AdaptersMap, oids: Iterable[int]) -> None:
-    """pgvector types and jsonb as bytes (decoded a batch at a time), tid as its page."""
-    for oid in (*oids, JSONB_OID):
-        adapters.register_loader(oid, RawLoader)
-    adapters.register_loader(TID_OID, PageLoader)
+    """pgvector types, jsonb and tid as their binary bytes (psycopg's C bytea loader, no Python
+    call per value): decoded a batch at a time, not one object per row."""
+    for oid in (*oids, JSONB_OID, TID_OID):
+        adapters.register_loader(oid, ByteaBinaryLoader)
 
 
 # Row layout of every read and fetch query (see sql.select_list).
 PAGE, NS, ID, FLAG, DENSE, SPARSE, META, TEXT = range(8)
+
+_TID = np.dtype([("page", ">u4"), ("item", ">u2")])
+
+
+def row_pages(rows: Sequence[tuple]) -> np.ndarray:
+    """The heap page of each row, from its binary ``ctid`` (a uint32 page, a uint16 item)."""
+    return np.frombuffer(b"".join(row[PAGE] for row in rows), dtype=_TID)["page"].astype(np.int64)
 
 
 @dataclass(frozen=True)

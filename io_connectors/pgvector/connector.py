@@ -58,6 +58,7 @@ import logging
 import math
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -91,12 +92,12 @@ from io_connectors.pgvector.apps import (
     with_preset,
 )
 from io_connectors.pgvector.codec import (
-    PAGE,
     RowShape,
     as_stored,
     batches_from_rows,
     copy_pieces,
     metadata_check,
+    row_pages,
     table_refusals,
     vector_refusals,
 )
@@ -149,7 +150,7 @@ FIELD_COLUMNS = {
     "metadata_fields": "metadata_fields",
 }
 MAX_NAMESPACE_SPLITS = 16  # beyond this, one split reads every namespace in a single pass
-MIN_ROWS_PER_QUERY = 256
+MIN_ROWS_PER_QUERY = 4_096
 RANGES_PER_SPLIT_ROWS = 8  # a range for parallel reading holds about 8 read batches
 
 
@@ -409,21 +410,33 @@ class PgvectorConnector(Connector):
         per_query = max(
             1, math.ceil(max(split.batch_size, MIN_ROWS_PER_QUERY) / max(split.key.rows_per_page, 1e-9))
         )
-        page = tracker.current_restriction().start
-        while page < tracker.current_restriction().stop:
-            stop = min(page + per_query, tracker.current_restriction().stop)
-            rows = self._read_pages(layout, split, page, None if stop > last else stop)
-            positions = np.minimum(np.fromiter((r[PAGE] for r in rows), np.int64, len(rows)), last)
-            if len(positions) and np.any(positions[1:] < positions[:-1]):
-                order = np.argsort(positions, kind="stable")
-                rows, positions = [rows[i] for i in order], positions[order]
-            claimed = next((p for p in range(page, stop) if not tracker.try_claim(p)), stop)
-            keep = int(np.searchsorted(positions, claimed, side="left"))
-            where = f"{layout.label} pages {page}..{stop - 1}"
-            yield from batches_from_rows(rows[:keep], shape, split.batch_size, where)
-            if claimed < stop:
-                return
-            page = stop
+
+        def pages_from(first: int) -> tuple[int, int] | None:
+            end = tracker.current_restriction().stop
+            return (first, min(first + per_query, end)) if first < end else None
+
+        def fetch(first: int, stop: int) -> list[tuple]:
+            return self._read_pages(layout, split, first, None if stop > last else stop)
+
+        # One query ahead: the server reads the next pages while these rows are decoded and used.
+        with ThreadPoolExecutor(1, thread_name_prefix="pgvector-read") as ahead:
+            pages = pages_from(tracker.current_restriction().start)
+            pending = ahead.submit(fetch, *pages) if pages else None
+            while pages is not None and pending is not None:
+                page, stop = pages
+                rows = pending.result()
+                pages = pages_from(stop)
+                pending = ahead.submit(fetch, *pages) if pages else None
+                positions = np.minimum(row_pages(rows), last)
+                if len(positions) and np.any(positions[1:] < positions[:-1]):
+                    order = np.argsort(positions, kind="stable")
+                    rows, positions = [rows[i] for i in order], positions[order]
+                claimed = next((p for p in range(page, stop) if not tracker.try_claim(p)), stop)
+                keep = int(np.searchsorted(positions, claimed, side="left"))
+                where = f"{layout.label} pages {page}..{stop - 1}"
+                yield from batches_from_rows(rows[:keep], shape, split.batch_size, where)
+                if claimed < stop:
+                    return  # a query already sent ahead finishes (and is dropped) as the pool closes
 
     def _read_pages(self, layout: TableLayout, split: Split, first: int, stop: int | None) -> list[tuple]:
         namespace = split.namespace if split.key.namespace_filter else None
