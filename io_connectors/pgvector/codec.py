@@ -297,6 +297,11 @@ def vector_refusals(batch: VectorBatch) -> dict[int, str]:
             if reason:
                 refuse([row], reason)
     namespace_bytes = len(batch.namespace.encode())
+    texts = [i for i in batch.ids if not isinstance(i, int)]
+    if not texts or (
+        "\x00" not in "\x01".join(texts) and namespace_bytes + 4 * max(map(len, texts)) <= MAX_KEY_BYTES
+    ):
+        return reasons  # no NUL and short enough (UTF-8 takes at most 4 bytes a character): no row to check
     for row, vector_id in enumerate(batch.ids):
         if isinstance(vector_id, int):
             continue
@@ -399,10 +404,11 @@ def table_refusals(layout: TableLayout, batch: VectorBatch) -> dict[int, str]:
         refuse(
             with_metadata, f"has metadata but the table has no json/jsonb column {layout.names.metadata!r}"
         )
-    for row, vector_id in enumerate(batch.ids):
-        reason = _id_refusal(layout, vector_id)
-        if reason:
-            refuse([row], reason)
+    if layout.id_kind != "text" or layout.id_flag is None:  # a text id with its flag takes any id
+        for row, vector_id in enumerate(batch.ids):
+            reason = _id_refusal(layout, vector_id)
+            if reason:
+                refuse([row], reason)
     return reasons
 
 

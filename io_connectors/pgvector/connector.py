@@ -5,7 +5,8 @@ with options ``schema`` ("public"), ``id_column`` ("id"), ``id_flag_column`` ("i
 ``vector_column`` ("embedding"), ``sparse_column`` ("sparse_embedding"), ``namespace_column``
 ("namespace"), ``metadata_column`` ("metadata"), and for tables this connector creates
 ``vector_type`` ("vector" or "halfvec"), ``unlogged`` (false) and ``create_index`` (false: when
-true, ``finalize_index`` builds the HNSW index matching the metric after the load). Writing into
+true, ``finalize_index`` builds the HNSW index matching the metric after the load), and for
+writing ``empty_table`` (false; see Writing below). Writing into
 an existing table, ``check_target`` refuses before the load when the table has columns the
 migration would leave NULL; ``ignore_columns=a,b`` accepts that for the columns named. The DSN is a
 secret: it and its password never appear in messages or logs.
@@ -34,7 +35,8 @@ layout of the tables created here, and ``sql`` for how plain columns become meta
 Reading splits on heap pages: a split covers pages [0, N) of one namespace (or, beyond 16
 namespaces, all of them), N planned from the table size; ``split_restriction`` cuts it into page
 ranges read in parallel. A read fetches a few pages at a time with a TID range scan on a binary
-cursor, claims each page in order and yields only rows of claimed pages, so a claimed page owns
+cursor (the next query already running while one's rows are decoded), claims each page in
+order and yields only rows of claimed pages, so a claimed page owns
 exactly its rows and a split at any page loses and duplicates nothing. The last planned page
 also owns every page after it (its query has no upper bound), so rows on pages added after
 planning are read too. A read is exact for a table nobody writes to meanwhile; concurrent
@@ -48,6 +50,10 @@ Metadata lives in jsonb, which keeps numbers as ``numeric``: a float written in 
 Writing: each batch is COPied in binary into a session's temporary staging table and moved by
 one ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE`` in the same transaction, so a retried
 or repeated batch overwrites instead of duplicating; repeated ids within a batch keep the last.
+With ``empty_table`` (set by a migration for the table it has just created, or by a user whose
+table is empty) a batch is COPied straight into a table of vector-migrate's own shape, skipping
+the stage and the join; when a key is already there the unique index refuses the COPY, which is
+rolled back whole and done as the staged upsert, so a retry or a re-read still never duplicates.
 After a load, ``finalize_index(table)`` (called by ``Migration``) runs ANALYZE and, with
 ``create_index``, builds the HNSW index whose operator class matches the metric.
 """
@@ -150,7 +156,7 @@ FIELD_COLUMNS = {
     "metadata_fields": "metadata_fields",
 }
 MAX_NAMESPACE_SPLITS = 16  # beyond this, one split reads every namespace in a single pass
-MIN_ROWS_PER_QUERY = 4_096
+MIN_ROWS_PER_QUERY = 256
 RANGES_PER_SPLIT_ROWS = 8  # a range for parallel reading holds about 8 read batches
 
 
@@ -569,6 +575,8 @@ def _last_of_each_id(ids: Sequence[IdValue], canonical_uuids: bool = False) -> l
     """Rows to keep so each id appears once (its last occurrence wins); None when ids are unique.
 
     An upsert cannot touch one row twice; in a uuid column, spellings of one uuid are one id."""
+    if not canonical_uuids and len(set(ids)) == len(ids):  # an int and a str never compare equal
+        return None
     keys = (str(uuid.UUID(str(i))) for i in ids) if canonical_uuids else ((type(i) is int, i) for i in ids)
     last = {key: row for row, key in enumerate(keys)}
     return None if len(last) == len(ids) else sorted(last.values())
