@@ -142,3 +142,13 @@ def test_sparse_only_records_round_trip(postgres_dsn: str, pg_schema: str) -> No
     assert (info["dimension"], info["metric"], info["sparse"]) == (None, "dotproduct", True)
     check = Migration(origin, target).verify(source_index="origin", target_index="sparse", deep=True)
     assert check.match, check.summary()
+
+
+class TestPgvectorDirectCopyConformance(ConnectorConformance):
+    """The suite again with ``empty_table=true``: each first write of a key is COPied straight into
+    the table, a repeated one is refused by the key, rolled back and upserted through the stage."""
+
+    @pytest.fixture
+    def client(self, postgres_dsn: str, pg_schema: str) -> Client:
+        return Client(provider="pgvector", dsn=postgres_dsn, schema=pg_schema, empty_table="true")
+
