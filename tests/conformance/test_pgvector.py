@@ -151,4 +151,3 @@ class TestPgvectorDirectCopyConformance(ConnectorConformance):
     @pytest.fixture
     def client(self, postgres_dsn: str, pg_schema: str) -> Client:
         return Client(provider="pgvector", dsn=postgres_dsn, schema=pg_schema, empty_table="true")
-
