@@ -9,6 +9,7 @@ on the command line win over the file's.
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from apache_beam.options.pipeline_options import (
     PortableOptions,
     StandardOptions,
 )
-from apache_beam.runners.portability.portable_runner import PipelineResult as PortablePipelineResult
 from apache_beam.runners.runner import PipelineRunner
 from apache_beam.transforms.environments import Environment
 
@@ -140,7 +140,10 @@ def _worker_environment(options: PipelineOptions) -> Environment | None:
 
 def job_counters(result: Any, committed: bool = True) -> dict[str, int]:
     """The job's ``vector_migrate`` counters by name, summed over the steps that report them."""
-    if isinstance(result, PortablePipelineResult):
+    # Looked up, not imported: the portable runner's modules cost a local run time to import, and
+    # a result of theirs exists only when they were loaded to run the job.
+    portable = sys.modules.get("apache_beam.runners.portability.portable_runner")
+    if portable is not None and isinstance(result, portable.PipelineResult):
         # It caches the first metrics response for good; the embedded job service answers with
         # nothing until the job ends, so a query made while it runs would hide the final counts.
         result._metrics = None
