@@ -8,6 +8,7 @@ on the command line win over the file's.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from pipelines.locations import SharedLocationOptions, shared_root
 
 LOCAL_RUNNERS = {"DirectRunner", "FnApiRunner", "local", "SwitchingDirectRunner"}
 WORKER_ENVIRONMENTS = {"EXTERNAL", "PROCESS", "DOCKER"}
+STATE_SAMPLING_PERIOD_MS = 20  # see shorten_state_sampling
 REMOTE_POLLED_RUNNERS = {"DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner", "PrismRunner"}
 
 
@@ -97,6 +99,12 @@ class RunnerChoice:
         )
 
     @property
+    def retries_bundles(self) -> bool:
+        """Whether the runner may run a bundle again after a failure (Beam's local runner never
+        does: a failed bundle fails the job), so side outputs must be written exactly once."""
+        return not self.is_local
+
+    @property
     def worker_environment(self) -> str:
         return (self.options.view_as(PortableOptions).environment_type or "").upper()
 
@@ -118,6 +126,7 @@ def choose_runner(config: RunConfig | None = None, pipeline_args: list[str] | No
     if name in LOCAL_RUNNERS:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
+        shorten_state_sampling()
         direct = options.view_as(DirectOptions)
         direct.direct_running_mode = direct.direct_running_mode or "in_memory"
         options.view_as(StandardOptions).runner = None
@@ -126,6 +135,21 @@ def choose_runner(config: RunConfig | None = None, pipeline_args: list[str] | No
         )
     options.view_as(StandardOptions).runner = name
     return RunnerChoice(name, options, name)
+
+
+def shorten_state_sampling() -> None:
+    """Beam's SDK worker starts a state-sampling thread per bundle that sleeps up to 200 ms at a
+    time, and the bundle's end joins it: every bundle that runs longer than a second ends with
+    about 100 ms (up to 200 ms) of waiting, some 0.2 s of a 50,000-vector migration run in this
+    process. A 20 ms ceiling keeps that wait short; the thread then wakes 50 times a second
+    instead of 5, which costs nothing measurable. Applies to workers in this process only, and
+    does nothing if Beam's sampler no longer takes the period as its last default argument."""
+    from apache_beam.runners.worker import statesampler
+
+    init = statesampler.StateSampler.__init__
+    parameters = list(inspect.signature(init).parameters)
+    if parameters[-1:] == ["sampling_period_ms"] and init.__defaults__ is not None:
+        init.__defaults__ = (*init.__defaults__[:-1], STATE_SAMPLING_PERIOD_MS)
 
 
 def _worker_environment(options: PipelineOptions) -> Environment | None:
