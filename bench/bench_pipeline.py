@@ -9,7 +9,8 @@ Baselines run in the same process, interleaved with the measured runs:
   connectors, no Beam. Each direction runs loop, Beam, loop; the baseline is the mean of the two
   loops around the Beam run (machine drift cancels). One small migration runs first, unmeasured,
   so the Beam rows hold the pipeline's cost, not the first import of the runner's modules
-  (``bench_overhead.py`` measures start-up).
+  (``bench_overhead.py`` measures start-up). Each row also gives the ratio of CPU seconds
+  (loop / Beam, every thread of the process), which other jobs on the machine barely move.
 * the unit that moves: Beam's coder for one ``VectorBatch`` of 1,000 vectors (ours, registered
   in ``io_connectors/core/coder.py``) against Beam's default coder on the same vectors as 1,000
   dicts (what a per-vector pipeline would shuffle).
@@ -54,9 +55,10 @@ def make_source(n: int, dim: int) -> Client:
 
 def naive_copy(
     source: Client, source_index: str, target: Client, target_index: str, batch: int, chunk: int
-) -> float:
-    """Plan, read every split, write chunks of ``chunk`` vectors: the same work, no Beam."""
-    started = time.perf_counter()
+) -> tuple[float, float]:
+    """Plan, read every split, write chunks of ``chunk`` vectors: the same work, no Beam.
+    Wall and CPU seconds (this process, every thread: the in-process runner's too)."""
+    started, cpu = time.perf_counter(), time.process_time()
     info = source.index_info(source_index)
     target.create_index(target_index, info.dimension, info.metric)
     for split in source.connector.plan(source_index, None, batch):
@@ -70,18 +72,18 @@ def naive_copy(
                 pending = [merged.slice(chunk, len(merged))] if len(merged) > chunk else []
         if pending:
             target.connector.write(target_index, VectorBatch.concat(pending))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def beam_copy(
     source: Client, source_index: str, target: Client, target_index: str, batch: int, chunk: int
-) -> float:
-    started = time.perf_counter()
+) -> tuple[float, float]:
+    started, cpu = time.perf_counter(), time.process_time()
     result = Migration(source, target).migrate(
         source_index=source_index, target_index=target_index, batch_size=batch, chunk_size=chunk
     )
     assert result.ok, result.summary()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def coder_cost(dim: int, rounds: int = 5) -> tuple[float, float]:
@@ -129,11 +131,13 @@ def main() -> None:
         before = naive_copy(src, src_index, dst, "naive", args.batch_size, args.chunk_size)
         beam = beam_copy(src, src_index, dst, "beam", args.batch_size, args.chunk_size)
         after = naive_copy(src, src_index, dst, "naive-after", args.batch_size, args.chunk_size)
-        rows.append((label, n / ((before + after) / 2), n / beam))
+        naive_wall, naive_cpu = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
+        rows.append((label, n / naive_wall, n / beam[0], naive_cpu / beam[1]))
     print(f"{n:,} vectors, dimension {dim}, batch {args.batch_size}, chunk {args.chunk_size}")
-    print(f"{'path':<20}{'plain loop v/s':>16}{'Beam migration v/s':>20}{'ratio':>8}")
-    for label, naive_rate, beam_rate in rows:
-        print(f"{label:<20}{naive_rate:>16,.0f}{beam_rate:>20,.0f}{beam_rate / naive_rate:>8.2f}")
+    print(f"{'path':<20}{'plain loop v/s':>16}{'Beam migration v/s':>20}{'ratio':>8}{'CPU ratio':>11}")
+    for label, naive_rate, beam_rate, cpu_ratio in rows:
+        ratio = beam_rate / naive_rate
+        print(f"{label:<20}{naive_rate:>16,.0f}{beam_rate:>20,.0f}{ratio:>8.2f}{cpu_ratio:>11.2f}")
     batch_us, dict_us = coder_cost(dim)
     print(
         f"Beam coder round trip per vector: VectorBatch {batch_us:.1f} us, "
@@ -155,8 +159,9 @@ def main() -> None:
                     "ratio": round(beam_rate / naive_rate, 3),
                     "goal": f">= {GOAL}",
                     "met": beam_rate / naive_rate >= GOAL,
+                    "cpu_ratio": round(cpu_ratio, 3),
                 }
-                for label, naive_rate, beam_rate in rows
+                for label, naive_rate, beam_rate, cpu_ratio in rows
             ],
         }
         with open(args.json, "w") as handle:
