@@ -3,8 +3,8 @@
 Without it a PCollection of batches is typed ``Any``, and Beam's size sampling (it measures the
 first ten elements of every fused edge, then about ten per doubling of the count) encodes each
 sampled batch in full with pickle just to count its bytes: at dimension 768 that is a 3 MB copy
-per sample on each of the five edges between the read and the write, about a third of the
-pipeline's own cost on a 100k-vector migration. ``estimate_size`` answers from the arrays'
+per sample on each of the five edges between the read and the write (170 pickles, 0.26 s under
+cProfile, in a 30,000-vector Parquet -> memory migration). ``estimate_size`` answers from the arrays'
 sizes instead; real encoding (across a shuffle or to a remote worker) is unchanged: pickle,
 which passes numpy buffers through without per-element work.
 """
