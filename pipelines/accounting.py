@@ -263,10 +263,12 @@ def exact_source_counts(
 
 
 def clear_previous(directory: str) -> None:
-    """Remove what an earlier run left in a reused failures folder, so it is not read as this one's."""
+    """Remove what an earlier run left in a reused failures folder, so it is not read as this one's
+    (its failure report too: on the local runner each bundle writes a file of its own name, so a
+    new report does not overwrite the old one)."""
     patterns = [
         FileSystems.join(directory, f"{ACCOUNTING_FILE}*"),
-        FileSystems.join(directory, DUPLICATES_FILE),
+        FileSystems.join(directory, "failures*"),
     ]
     stale = [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
     if stale:
