@@ -5,9 +5,9 @@ Two parts:
 - ``CountWrittenIds``: a keyed pass over the ids the writers report as written (never the vector
   payloads). Ids are spread over ``BUCKETS`` keys per namespace by a stable hash, combined with
   combiner lifting (so a worker sends one list per key and bundle, not one element per id), and
-  reduced to per-namespace counts of written copies, distinct ids, and the ids written more
-  than once: duplicate ids in one source namespace, or ids the target's id mapping made equal
-  (integer 7 and string "7" into a string-id target).
+  reduced to per-bucket counts (summed per namespace on the driver) of written copies, distinct
+  ids, and the ids written more than once: duplicate ids in one source namespace, or ids the
+  target's id mapping made equal (integer 7 and string "7" into a string-id target).
 - ``settle``: on the driver, applies the duplicates policy and checks the balance.
 
 Duplicates policy (``duplicates=``):
@@ -37,6 +37,7 @@ from apache_beam.io.filesystems import FileSystems
 from io_connectors.core.contract import Connector
 from io_connectors.core.errors import ConfigError
 from io_connectors.core.records import IdValue
+from pipelines.side_files import WriteLines
 
 BUCKETS = 16
 DUPLICATE_POLICIES = ("fail", "keep-last")
@@ -93,36 +94,28 @@ class _IdTally(beam.CombineFn):
         return copies, len(counts), [(i, n) for i, n in counts.items() if n > 1]
 
 
-def _merge_tallies(tallies: Iterable[tuple[int, int, list[tuple[IdValue, int]]]]) -> tuple:
-    copies = distinct = 0
-    duplicates: list[tuple[IdValue, int]] = []
-    for c, d, dup in tallies:
-        copies, distinct = copies + c, distinct + d
-        duplicates.extend(dup)
-    return copies, distinct, duplicates
-
-
 class CountWrittenIds(beam.PTransform):
-    """``(namespace, ids written)`` elements -> one JSON line per namespace in ``path``."""
+    """``(namespace, ids written)`` elements -> one JSON line per namespace and bucket in ``path``
+    (``parse_tallies`` sums them: an id always falls in the same bucket, so the buckets' distinct
+    counts add up; ``retried_bundles``: see ``pipelines.side_files``)."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, retried_bundles: bool = True) -> None:
         super().__init__()
         self._path = path
+        self._retried = retried_bundles
 
     def expand(self, written: beam.PCollection) -> beam.pvalue.PDone:
         return (
             written
             | "Bucket" >> beam.FlatMap(_bucketed)
             | "TallyBuckets" >> beam.CombinePerKey(_IdTally())
-            | "ByNamespace" >> beam.Map(lambda kv: (kv[0][0], kv[1]))
-            | "TallyNamespaces" >> beam.CombinePerKey(_merge_tallies)
             | "Json"
             >> beam.Map(
                 lambda kv: json.dumps(
-                    {"namespace": kv[0], "copies": kv[1][0], "distinct": kv[1][1], "duplicates": kv[1][2]}
+                    {"namespace": kv[0][0], "copies": kv[1][0], "distinct": kv[1][1], "duplicates": kv[1][2]}
                 )
             )
-            | "Write" >> beam.io.WriteToText(self._path, file_name_suffix=".jsonl")
+            | "Write" >> WriteLines(self._path, ".jsonl", self._retried)
         )
 
 
@@ -136,13 +129,15 @@ class NamespaceWrites:
 
 
 def parse_tallies(lines: Iterable[str]) -> dict[str, NamespaceWrites]:
+    """Per namespace, the sum of its buckets' lines."""
     tallies: dict[str, NamespaceWrites] = {}
     for line in lines:
         if line.strip():
             record = json.loads(line)
-            tallies[record["namespace"]] = NamespaceWrites(
-                record["copies"], record["distinct"], {i: n for i, n in record["duplicates"]}
-            )
+            tally = tallies.setdefault(record["namespace"], NamespaceWrites())
+            tally.copies += record["copies"]
+            tally.distinct += record["distinct"]
+            tally.duplicates.update((i, n) for i, n in record["duplicates"])
     return tallies
 
 
@@ -268,10 +263,12 @@ def exact_source_counts(
 
 
 def clear_previous(directory: str) -> None:
-    """Remove what an earlier run left in a reused failures folder, so it is not read as this one's."""
+    """Remove what an earlier run left in a reused failures folder, so it is not read as this one's
+    (its failure report too: on the local runner each bundle writes a file of its own name, so a
+    new report does not overwrite the old one)."""
     patterns = [
         FileSystems.join(directory, f"{ACCOUNTING_FILE}*"),
-        FileSystems.join(directory, DUPLICATES_FILE),
+        FileSystems.join(directory, "failures*"),
     ]
     stale = [m.path for result in FileSystems.match(patterns) for m in result.metadata_list]
     if stale:

@@ -46,6 +46,7 @@ from pipelines.planning import DEFAULT_BATCH_SIZE, MigrationPlan, plan_migration
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
 from pipelines.replay import ReplayResult, replay_dead_letter
 from pipelines.runner import RunConfig, RunnerChoice, choose_runner, job_counters
+from pipelines.side_files import WriteLines
 from pipelines.sync import SyncResult, sync_indexes
 from pipelines.transforms import MigrateVectors
 from pipelines.verify import VerificationResult, verify_contents, verify_counts
@@ -314,11 +315,13 @@ class Migration:
             progress=listener.sink() if runner.on_this_machine else None,
         )
         if account_writes_to is not None:
-            _ = migrated.written | "AccountWrites" >> CountWrittenIds(account_writes_to)
+            _ = migrated.written | "AccountWrites" >> CountWrittenIds(
+                account_writes_to, runner.retries_bundles
+            )
         _ = (
             migrated.failed
             | "FailureJson" >> beam.Map(lambda f: json.dumps(f.as_dict(), default=str))
-            | "WriteFailures" >> beam.io.WriteToText(failures_prefix, file_name_suffix=".jsonl")
+            | "WriteFailures" >> WriteLines(failures_prefix, ".jsonl", runner.retries_bundles)
         )
         if dead_letter is not None:
             _ = (

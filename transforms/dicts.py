@@ -14,6 +14,7 @@ from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
+from io_connectors.core.coder import batches
 from io_connectors.core.failures import FAILED_TAG, FailedRecords
 from io_connectors.core.records import RecordError, VectorBatch
 
@@ -110,4 +111,4 @@ class AsBatches(beam.PTransform):
         self._fn = AsBatchesFn(max_count)
 
     def expand(self, elements: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return elements | beam.ParDo(self._fn).with_outputs(FAILED_TAG, main="batches")
+        return elements | batches(beam.ParDo(self._fn)).with_outputs(FAILED_TAG, main="batches")

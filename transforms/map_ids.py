@@ -10,6 +10,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from io_connectors.core.batching import ids_as_strings
+from io_connectors.core.coder import batches as beam_batches
 from io_connectors.core.records import VectorBatch
 from io_connectors.core.retry import METRICS_NAMESPACE
 
@@ -33,4 +34,4 @@ class MapIdsForTarget(beam.PTransform):
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         if self._accepts_ints:
             return batches
-        return batches | beam.ParDo(_IntIdsToStrings())
+        return batches | beam_batches(beam.ParDo(_IntIdsToStrings()))

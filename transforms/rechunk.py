@@ -14,6 +14,7 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from io_connectors.core.batching import chunk_batch
+from io_connectors.core.coder import batches as beam_batches
 from io_connectors.core.records import VectorBatch
 
 
@@ -63,4 +64,4 @@ class Rechunk(beam.PTransform):
         self._fn = RechunkFn(max_count, max_bytes, bytes_per_value)
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
-        return batches | beam.ParDo(self._fn)
+        return batches | beam_batches(beam.ParDo(self._fn))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 
+from io_connectors.core.coder import batches as beam_batches
 from io_connectors.core.errors import ConfigError
 from io_connectors.core.records import VectorBatch
 
@@ -50,7 +51,7 @@ class RemapNamespaces(beam.PTransform):
 
     def expand(self, batches: beam.PCollection) -> beam.PCollection:
         mapping = self._mapping
-        return batches | beam.Map(lambda b: _renamed(b, mapping))
+        return batches | beam_batches(beam.Map(lambda b: _renamed(b, mapping)))
 
 
 def _renamed(batch: VectorBatch, mapping: NamespaceMap) -> VectorBatch:

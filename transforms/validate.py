@@ -9,6 +9,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from io_connectors.core.coder import batches as beam_batches
 from io_connectors.core.contract import Capabilities
 from io_connectors.core.degrade import COUNTERS, degrade
 from io_connectors.core.failures import FAILED_TAG, FailedRecords
@@ -75,4 +76,4 @@ class Validate(beam.PTransform):
         self._fn = ValidateFn(capabilities, dimension, on_unsupported)
 
     def expand(self, batches: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return batches | beam.ParDo(self._fn).with_outputs(FAILED_TAG, main="valid")
+        return batches | beam_batches(beam.ParDo(self._fn)).with_outputs(FAILED_TAG, main="valid")

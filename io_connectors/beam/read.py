@@ -16,6 +16,7 @@ from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTr
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
 
+from io_connectors.core.coder import batches
 from io_connectors.core.contract import Connector, ConnectorSpec, Split
 from io_connectors.core.errors import ConfigError
 from io_connectors.core.failures import FAILED_TAG, FailedRecords
@@ -170,4 +171,4 @@ class ReadVectors(beam.PTransform):
         self._spec = spec
 
     def expand(self, splits: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return splits | beam.ParDo(ReadSplitsFn(self._spec)).with_outputs(FAILED_TAG, main="batches")
+        return splits | batches(beam.ParDo(ReadSplitsFn(self._spec))).with_outputs(FAILED_TAG, main="batches")
