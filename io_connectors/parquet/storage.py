@@ -90,6 +90,14 @@ class Storage:
             if info.type == pafs.FileType.File and _is_data_file(info.base_name)
         ]
 
+    def parquet_stamps(self, *parts: str) -> dict[str, tuple[int, int]]:
+        """``parquet_files`` with each file's ``stamp``, from one listing."""
+        return {
+            self.relative(info.path): (info.mtime_ns or 0, info.size or 0)
+            for info in self.listdir(*parts)
+            if info.type == pafs.FileType.File and _is_data_file(info.base_name)
+        }
+
     def glob(self, pattern: str) -> list[str]:
         """Files matching a relative glob (``*``, ``?``, ``[...]`` within a path part, ``**`` for
         any number of parts), as relative paths."""
