@@ -164,11 +164,9 @@ class ParquetConnector(Connector):
                 kind = self.storage.parquet(path).schema_arrow.field(plan.values).type
                 if pa.types.is_fixed_size_list(kind):
                     return kind.list_size
-                reader = self.storage.parquet(path)
-                for group in range(reader.metadata.num_row_groups):
-                    lengths = pc.drop_null(
-                        pc.list_value_length(reader.read_row_group(group, [plan.values])[0])
-                    )
+                reader = self.storage.parquet(path, streaming=True)
+                for rows in reader.iter_batches(batch_size=1_000, columns=[plan.values]):
+                    lengths = pc.drop_null(pc.list_value_length(rows.column(0)))
                     if len(lengths):
                         return int(lengths[0].as_py())
         return None
@@ -285,7 +283,7 @@ class ParquetConnector(Connector):
         if split.index not in self._datasets:
             self._datasets[split.index] = self._dataset(split.index)
         try:
-            reader = self.storage.parquet(split.key)
+            reader = self.storage.parquet(split.key, streaming=True)
         except UNREADABLE as exc:
             if tracker.try_claim(tracker.current_restriction().start):
                 yield UnreadableRecords(

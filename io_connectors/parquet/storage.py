@@ -29,6 +29,7 @@ from io_connectors.core.errors import ConfigError
 
 OBJECT_SCHEMES = ("s3", "gs")
 GLOB_CHARS = frozenset("*?[")
+STREAM_BUFFER = 4 << 20  # bytes read at a time from a column chunk when streaming
 
 
 def has_glob(text: str) -> bool:
@@ -131,8 +132,14 @@ class Storage:
         with self.fs.open_input_stream(self.path(*parts)) as stream:
             return stream.read().decode()
 
-    def parquet(self, *parts: str) -> pq.ParquetFile:
-        return pq.ParquetFile(self.fs.open_input_file(self.path(*parts)))
+    def parquet(self, *parts: str, streaming: bool = False) -> pq.ParquetFile:
+        """``streaming``: read column chunks through a small buffer, page by page. Otherwise
+        Arrow reads each column chunk whole: a 200,000 x 768 row group peaked at 2.9 GB read
+        whole, 83 MB streamed in batches of 1,000 (measured; see the README's Benchmarks)."""
+        source = self.fs.open_input_file(self.path(*parts))
+        if streaming:
+            return pq.ParquetFile(source, buffer_size=STREAM_BUFFER, pre_buffer=False)
+        return pq.ParquetFile(source)
 
     # -- writing ---------------------------------------------------------------------------
     def makedirs(self, *parts: str) -> None:
