@@ -1,4 +1,4 @@
-"""The Parquet writer's upsert index: which files may hold an id, kept in step with the folder."""
+"""What keeps Parquet writes linear and reads flat: the upsert key index, row groups streamed."""
 
 from __future__ import annotations
 
@@ -68,3 +68,45 @@ def test_upserts_from_two_writers_keep_one_copy_of_each_id(tmp_path) -> None:
     ids = sorted(i for f in files for i in pq.read_table(f, columns=["id"]).column("id").to_pylist())
     assert ids == ["a", "b", "c", "d"]
     assert len(files) == 3  # "a" alone, "b" alone, "c"+"d"
+
+
+class _FailsAfterFirstBatch:
+    """A real ParquetFile whose stream breaks after its first batch (fault injection)."""
+
+    def __init__(self, reader: pq.ParquetFile) -> None:
+        self._reader = reader
+        self.metadata = reader.metadata
+
+    def iter_batches(self, **options):
+        stream = self._reader.iter_batches(**options)
+        yield next(stream)
+        raise OSError("disk went away")
+
+    def read_row_group(self, group: int, columns: list[str]):
+        return self._reader.read_row_group(group, columns=columns)
+
+    @property
+    def schema_arrow(self):
+        return self._reader.schema_arrow
+
+
+def test_a_row_group_is_streamed_and_a_break_midway_reports_only_the_unread_rows(tmp_path) -> None:
+    from io_connectors.core.contract import Split
+    from io_connectors.core.records import UnreadableRecords
+    from io_connectors.parquet.rows import read_row_group
+
+    Client(provider="parquet", path=str(tmp_path)).create_index("items", 2, "cosine")
+    Client(provider="parquet", path=str(tmp_path)).upsert(
+        index="items", vectors=_batch([f"id-{i}" for i in range(10)])
+    )
+    (path,) = (tmp_path / "items" / "__default__").glob("*.parquet")
+    reader = pq.ParquetFile(path)
+    split = Split("items", "", 0, 1, 4, str(path))
+    streamed = list(read_row_group(reader, 0, split, ["id", "values"], "id", lambda t: t))
+    assert [len(b) for b in streamed] == [4, 4, 2]  # batch_size rows at a time
+
+    out = list(read_row_group(_FailsAfterFirstBatch(reader), 0, split, ["id", "values"], "id", lambda t: t))
+    read, (broken,) = out[:-1], out[-1:]
+    assert sum(len(b) for b in read) == 4
+    assert isinstance(broken, UnreadableRecords)
+    assert broken.count == 6 and list(broken.ids) == [f"id-{i}" for i in range(4, 10)]
