@@ -15,8 +15,8 @@ found by ``dataset.py`` and their columns normalised by ``columns.py``; files li
 Every written chunk becomes one file named after a hash of its namespace and ids, written
 atomically: writing the same chunk again (a retried bundle) replaces the same file instead of
 adding a copy. A write is an upsert: ids it holds are first removed from the namespace's other
-files (their id columns are cached, so this costs a hash probe per stored id and write, not a
-re-read). Reads split by file and, inside a file, by row group.
+files (``keys.KeyIndex`` tells which files may hold them, so a write costs a lookup of its own
+ids, not a probe of every stored one). Reads split by file and, inside a file, by row group.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from io_connectors.parquet.dataset import (
     list_datasets,
     namespace_folder,
 )
+from io_connectors.parquet.keys import KeyIndex
 from io_connectors.parquet.rows import UNREADABLE, footer, read_row_group
 from io_connectors.parquet.storage import Storage, has_glob
 
@@ -65,7 +66,7 @@ class ParquetConnector(Connector):
 
     def __init__(self, spec: ConnectorSpec) -> None:
         super().__init__(spec)
-        self._id_keys: dict[str, tuple[tuple[int, int], pa.Array]] = {}
+        self._key_indexes: dict[str, KeyIndex] = {}  # namespace folder -> its files' id keys
         self._datasets: dict[str, Dataset] = {}  # read-side cache, per worker
         self._checked_writable: set[str] = set()  # indexes known to be in our layout
         try:
@@ -163,11 +164,9 @@ class ParquetConnector(Connector):
                 kind = self.storage.parquet(path).schema_arrow.field(plan.values).type
                 if pa.types.is_fixed_size_list(kind):
                     return kind.list_size
-                reader = self.storage.parquet(path)
-                for group in range(reader.metadata.num_row_groups):
-                    lengths = pc.drop_null(
-                        pc.list_value_length(reader.read_row_group(group, [plan.values])[0])
-                    )
+                reader = self.storage.parquet(path, streaming=True)
+                for rows in reader.iter_batches(batch_size=1_000, columns=[plan.values]):
+                    lengths = pc.drop_null(pc.list_value_length(rows.column(0)))
                     if len(lengths):
                         return int(lengths[0].as_py())
         return None
@@ -284,7 +283,7 @@ class ParquetConnector(Connector):
         if split.index not in self._datasets:
             self._datasets[split.index] = self._dataset(split.index)
         try:
-            reader = self.storage.parquet(split.key)
+            reader = self.storage.parquet(split.key, streaming=True)
         except UNREADABLE as exc:
             if tracker.try_claim(tracker.current_restriction().start):
                 yield UnreadableRecords(
@@ -328,41 +327,40 @@ class ParquetConnector(Connector):
         folder = f"{self._index_dir(index)}/{namespace_folder(batch.namespace)}"
         digest = hashlib.sha1(repr((batch.namespace, batch.ids)).encode()).hexdigest()[:24]
         final = f"{folder}/part-{digest}.parquet"
-        self._remove_ids(folder, pa.array(_id_keys(batch.ids), type=pa.string()), keep=final)
+        keys = _id_keys(batch.ids)
+        self._remove_ids(folder, keys, keep=final)
         self._write_file(final, batch.to_arrow())
+        self._key_indexes[folder].add(final, self.storage.stamp(final), keys)
 
     def _write_file(self, final: str, rows: pa.RecordBatch | pa.Table) -> None:
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
         self.storage.write_table(final, _file_columns(table), self.row_group_size)
 
-    def _remove_ids(self, folder: str, keys: pa.Array, keep: str) -> None:
+    def _remove_ids(self, folder: str, keys: list[str], keep: str) -> None:
         """Upsert semantics: drop these ids from every other file of the namespace."""
-        for path in self.storage.parquet_files(folder):
-            if path == keep:
-                continue
-            hits = pc.is_in(self._file_id_keys(path), value_set=keys)
+        index = self._key_indexes.setdefault(folder, KeyIndex())
+        index.sync(self.storage.parquet_stamps(folder), self._file_id_keys)
+        wanted = pa.array(keys, type=pa.string())
+        for path in sorted(index.holders(keys) - {keep}):
+            hits = pc.is_in(pa.array(self._file_id_keys(path), type=pa.string()), value_set=wanted)
             if not pc.any(hits).as_py():
-                continue
+                continue  # a hash collision, not a stored id
             remaining = self.storage.parquet(path).read().filter(pc.invert(hits))
             if remaining.num_rows:
                 self._write_file(path, remaining)
+                index.add(path, self.storage.stamp(path), self._file_id_keys(path))
             else:
                 self.storage.delete_file(path)
-            self._id_keys.pop(path, None)
+                index.drop([path])
 
-    def _file_id_keys(self, path: str) -> pa.Array:
-        stamp = self.storage.stamp(path)
-        cached = self._id_keys.get(path)
-        if cached is None or cached[0] != stamp:
-            reader = self.storage.parquet(path)
-            names = [c for c in ("id", "id_is_int") if c in reader.schema_arrow.names]
-            table = reader.read(columns=names)
-            flags = table.column("id_is_int").to_pylist() if "id_is_int" in names else None
-            ids = table.column("id").to_pylist()
-            keys = [("i:" if flags and flags[n] else "s:") + v for n, v in enumerate(ids)]
-            cached = (stamp, pa.array(keys, type=pa.string()))
-            self._id_keys[path] = cached
-        return cached[1]
+    def _file_id_keys(self, path: str) -> list[str]:
+        """The id keys (``_id_keys``) of one of our files, read from its id columns."""
+        reader = self.storage.parquet(path)
+        names = [c for c in ("id", "id_is_int") if c in reader.schema_arrow.names]
+        table = reader.read(columns=names)
+        flags = table.column("id_is_int").to_pylist() if "id_is_int" in names else None
+        ids = table.column("id").to_pylist()
+        return [("i:" if flags and flags[n] else "s:") + v for n, v in enumerate(ids)]
 
     # -- point access ------------------------------------------------------------------------
     def fetch(self, index: str, ids: Sequence[IdValue], namespace: str = "") -> VectorBatch:
@@ -382,7 +380,7 @@ class ParquetConnector(Connector):
         if delete_all:
             self.storage.delete_dir(folder)
             return
-        self._remove_ids(folder, pa.array(_id_keys(ids or ()), type=pa.string()), keep="")
+        self._remove_ids(folder, _id_keys(ids or ()), keep="")
 
     def _scan(self, index: str, namespace: str) -> Iterator[VectorBatch]:
         """Every readable record of the namespace (point access: unreadable ones are not found)."""

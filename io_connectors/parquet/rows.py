@@ -36,28 +36,33 @@ def read_row_group(
     id_column: str,
     canonical: Callable[[pa.Table], pa.Table],
 ) -> Iterator[VectorBatch | UnreadableRecords]:
-    """One row group's rows in batches, each bad row isolated; an unreadable group is reported
-    with its row count from the footer, and its ids when the id column alone can be read.
-    ``canonical`` turns the file's columns into ours (foreign layouts, a namespace column)."""
+    """One row group's rows in batches, each bad row isolated; what cannot be read is reported
+    with its row count from the footer (less the rows already yielded), and its ids when the id
+    column alone can be read. ``canonical`` turns the file's columns into ours (foreign layouts,
+    a namespace column). The group is streamed ``split.batch_size`` rows at a time (with a
+    ``streaming`` reader, page by page): memory does not grow with the row group's size."""
     meta = reader.metadata
     first_row = sum(meta.row_group(g).num_rows for g in range(group))
+    rows = meta.row_group(group).num_rows
     where = f"file {split.key} row group {group}"
+    done = 0  # rows of the group read so far (before ``canonical`` filters any)
     try:
-        table = canonical(reader.read_row_group(group, columns=columns))
+        for raw in reader.iter_batches(batch_size=split.batch_size, row_groups=[group], columns=columns):
+            table = canonical(pa.Table.from_batches([raw]))
+            done += raw.num_rows
+            offset = first_row + done - raw.num_rows
+            for batch in table.to_batches(max_chunksize=split.batch_size):
+                yield from decode_arrow(batch, split.namespace, where, offset)
+                offset += batch.num_rows
     except UNREADABLE as exc:
         yield UnreadableRecords(
             split.namespace,
             f"the row group cannot be read: {type(exc).__name__}: {exc}",
-            ids=_ids_if_readable(reader, group, id_column),
-            count=meta.row_group(group).num_rows,
+            ids=_ids_if_readable(reader, group, id_column)[done:],
+            count=rows - done,
             where=where,
             error_class=type(exc).__name__,
         )
-        return
-    offset = first_row
-    for batch in table.to_batches(max_chunksize=split.batch_size):
-        yield from decode_arrow(batch, split.namespace, where, offset)
-        offset += batch.num_rows
 
 
 def _ids_if_readable(reader: pq.ParquetFile, group: int, id_column: str) -> tuple[IdValue, ...]:

@@ -29,6 +29,7 @@ from io_connectors.core.errors import ConfigError
 
 OBJECT_SCHEMES = ("s3", "gs")
 GLOB_CHARS = frozenset("*?[")
+STREAM_BUFFER = 4 << 20  # bytes read at a time from a column chunk when streaming
 
 
 def has_glob(text: str) -> bool:
@@ -90,6 +91,14 @@ class Storage:
             if info.type == pafs.FileType.File and _is_data_file(info.base_name)
         ]
 
+    def parquet_stamps(self, *parts: str) -> dict[str, tuple[int, int]]:
+        """``parquet_files`` with each file's ``stamp``, from one listing."""
+        return {
+            self.relative(info.path): (info.mtime_ns or 0, info.size or 0)
+            for info in self.listdir(*parts)
+            if info.type == pafs.FileType.File and _is_data_file(info.base_name)
+        }
+
     def glob(self, pattern: str) -> list[str]:
         """Files matching a relative glob (``*``, ``?``, ``[...]`` within a path part, ``**`` for
         any number of parts), as relative paths."""
@@ -123,8 +132,14 @@ class Storage:
         with self.fs.open_input_stream(self.path(*parts)) as stream:
             return stream.read().decode()
 
-    def parquet(self, *parts: str) -> pq.ParquetFile:
-        return pq.ParquetFile(self.fs.open_input_file(self.path(*parts)))
+    def parquet(self, *parts: str, streaming: bool = False) -> pq.ParquetFile:
+        """``streaming``: read column chunks through a small buffer, page by page. Otherwise
+        Arrow reads each column chunk whole: a 200,000 x 768 row group peaked at 2.9 GB read
+        whole, 83 MB streamed in batches of 1,000 (measured; see the README's Benchmarks)."""
+        source = self.fs.open_input_file(self.path(*parts))
+        if streaming:
+            return pq.ParquetFile(source, buffer_size=STREAM_BUFFER, pre_buffer=False)
+        return pq.ParquetFile(source)
 
     # -- writing ---------------------------------------------------------------------------
     def makedirs(self, *parts: str) -> None:
