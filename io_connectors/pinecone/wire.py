@@ -17,7 +17,7 @@ count (a 1,000-id fetch of long ids overflows the request line that servers and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +35,7 @@ MAX_SPARSE_VALUES = 2048
 REQUEST_BYTES = 2_000_000
 _EXACT_POWERS = 22  # 10**k is an exact double for |k| <= 22
 _BLOCK_VALUES = 1 << 15
+_BLOCK_ROWS = 64  # rows encoded at a time
 
 
 def short_doubles(values: np.ndarray) -> np.ndarray:
@@ -84,24 +85,24 @@ def _json_array(values: np.ndarray) -> bytes:
 
 def encode_rows(
     ids: Sequence[str], batch: VectorBatch, metadata: Sequence[bytes | None], compact: bool
-) -> list[bytes]:
+) -> Iterator[bytes]:
     """Each vector as the JSON object of an upsert body, ``metadata`` being each row's metadata
-    already encoded. A row without dense values (a sparse index) carries ``"values":[]``, as the
-    SDK sends it; an empty sparse part next to dense values is left out (it holds nothing, and
-    Pinecone refuses empty sparse vectors)."""
-    dense = None if batch.values is None else _doubles(batch.values, compact)
+    already encoded. Lazily, a block of rows at a time, so the first requests are on their way
+    while later rows are encoded. A row without dense values (a sparse index) carries
+    ``"values":[]``, as the SDK sends it; an empty sparse part next to dense values is left out
+    (it holds nothing, and Pinecone refuses empty sparse vectors)."""
     sparse = None if batch.sparse is None else _sparse_parts(batch.sparse, compact)
-    rows = []
-    for row, vector_id in enumerate(ids):
-        parts = [b'{"id":', orjson.dumps(vector_id), b',"values":']
-        parts.append(b"[]" if dense is None else _json_array(dense[row]))
-        if sparse is not None and sparse[row] is not None:
-            parts += (b',"sparseValues":', sparse[row])
-        if metadata[row] is not None:
-            parts += (b',"metadata":', metadata[row])
-        parts.append(b"}")
-        rows.append(b"".join(parts))
-    return rows
+    for lo in range(0, len(ids), _BLOCK_ROWS):
+        dense = None if batch.values is None else _doubles(batch.values[lo : lo + _BLOCK_ROWS], compact)
+        for row in range(lo, min(lo + _BLOCK_ROWS, len(ids))):
+            parts = [b'{"id":', orjson.dumps(ids[row]), b',"values":']
+            parts.append(b"[]" if dense is None else _json_array(dense[row - lo]))
+            if sparse is not None and sparse[row] is not None:
+                parts += (b',"sparseValues":', sparse[row])
+            if metadata[row] is not None:
+                parts += (b',"metadata":', metadata[row])
+            parts.append(b"}")
+            yield b"".join(parts)
 
 
 def _sparse_parts(block: SparseBlock, compact: bool) -> list[bytes | None]:
@@ -126,28 +127,29 @@ class UpsertRequest:
 
 
 def pack_requests(
-    rows: Sequence[bytes],
+    rows: Iterable[bytes],
     ids: Sequence[str],
     namespace: str,
     max_count: int = MAX_UPSERT_VECTORS,
     max_bytes: int = REQUEST_BYTES,
-) -> list[UpsertRequest]:
+) -> Iterator[UpsertRequest]:
     """Consecutive ``rows`` (encoded vectors, with their ``ids``) grouped into upsert bodies of
-    at most ``max_count`` vectors and ``max_bytes`` bytes each, sizes counted exactly."""
+    at most ``max_count`` vectors and ``max_bytes`` bytes each, sizes counted exactly; each
+    request is yielded as soon as it is full."""
     head = b'{"vectors":['
     tail = b"]" + (b',"namespace":' + orjson.dumps(namespace) if namespace else b"") + b"}"
     frame = len(head) + len(tail)
-    requests: list[UpsertRequest] = []
-    lo, used = 0, frame
-    for hi, row in enumerate(rows):
-        size = len(row) + 1 if hi > lo else len(row)  # a comma before every row but the first
-        if hi > lo and (hi - lo >= max_count or used + size > max_bytes):
-            requests.append(UpsertRequest(head + b",".join(rows[lo:hi]) + tail, list(ids[lo:hi])))
-            lo, used, size = hi, frame, len(row)
-        used += size
-    if lo < len(rows):
-        requests.append(UpsertRequest(head + b",".join(rows[lo:]) + tail, list(ids[lo:])))
-    return requests
+    current: list[bytes] = []
+    used = lo = 0
+    for row in rows:
+        if current and (len(current) >= max_count or used + 1 + len(row) > max_bytes):
+            yield UpsertRequest(head + b",".join(current) + tail, list(ids[lo : lo + len(current)]))
+            lo += len(current)
+            current = []
+        used = frame + len(row) if not current else used + 1 + len(row)  # a comma between rows
+        current.append(row)
+    if current:
+        yield UpsertRequest(head + b",".join(current) + tail, list(ids[lo : lo + len(current)]))
 
 
 def id_batches(ids: Sequence[str], max_count: int, max_query_bytes: int) -> Iterator[list[str]]:

@@ -169,7 +169,7 @@ def test_a_3mb_batch_is_split_by_bytes(strict_server) -> None:
     client.create_index("weighed", DIMENSION, "cosine")
     batch = hybrid_batch(250, "", DIMENSION, seed=2)
     batch = VectorBatch(batch.ids, batch.values, None, [{"text": "x" * 4_000} for _ in range(250)])
-    rows = encode_rows(batch.ids, batch, [orjson.dumps(m) for m in batch.metadata], compact=True)
+    rows = list(encode_rows(batch.ids, batch, [orjson.dumps(m) for m in batch.metadata], compact=True))
     assert 3_000_000 < sum(len(row) for row in rows) < 4_000_000  # what is sent
     strict_server.reset_stats()
     client.connector.write("weighed", batch)

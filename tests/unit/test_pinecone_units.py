@@ -59,9 +59,9 @@ def test_requests_are_packed_by_count_and_by_measured_bytes() -> None:
     sparse = SparseBlock.from_rows([([i, i + 7], [0.25, -1.0]) if i % 2 else None for i in range(n)])
     values = np.asfortranarray(rng.standard_normal((n, 64), np.float32))  # not C-ordered: copied
     batch = VectorBatch([f"v{i}" for i in range(n)], values, sparse, metadata)
-    rows = encode_rows(list(batch.ids), batch, [orjson.dumps(m) for m in metadata], compact=True)
+    rows = list(encode_rows(list(batch.ids), batch, [orjson.dumps(m) for m in metadata], compact=True))
     for max_count, max_bytes in ((1000, 2_000_000), (1000, 100_000), (7, 2_000_000)):
-        requests = pack_requests(rows, list(batch.ids), "ns", max_count, max_bytes)
+        requests = list(pack_requests(rows, list(batch.ids), "ns", max_count, max_bytes))
         bodies = [orjson.loads(r.body) for r in requests]
         assert all(body["namespace"] == "ns" for body in bodies)
         sent = [v for body in bodies for v in body["vectors"]]
@@ -76,9 +76,9 @@ def test_requests_are_packed_by_count_and_by_measured_bytes() -> None:
         assert max(len(r.ids) for r in requests) <= max_count and max(sizes) <= max_bytes
         if max_bytes == 100_000:  # full, not just small: each request but the last > 95% of the cap
             assert min(sizes[:-1]) > 95_000
-    exact = encode_rows(["a"], VectorBatch(["a"], values[:1], None, [None]), [None], compact=False)
+    exact = list(encode_rows(["a"], VectorBatch(["a"], values[:1], None, [None]), [None], compact=False))
     assert exact == [orjson.dumps({"id": "a", "values": values[0].tolist()})]  # what the SDK sends
-    assert orjson.loads(pack_requests(exact, ["a"], "")[0].body) == {"vectors": [orjson.loads(exact[0])]}
+    assert orjson.loads(next(pack_requests(exact, ["a"], "")).body) == {"vectors": [orjson.loads(exact[0])]}
 
 
 def test_fetch_batches_are_bounded_by_the_url_as_well_as_by_count(pinecone_server) -> None:
