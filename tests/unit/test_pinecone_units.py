@@ -204,6 +204,21 @@ def test_a_refusal_the_server_names_comes_back_as_that_record(pinecone_client) -
     assert set(refused.value.reasons) == {"bad"} and "numbers" in refused.value.reasons["bad"]
 
 
+def test_write_reuses_the_checks_of_that_batch_only(pinecone_client) -> None:
+    """``reject_reasons`` keeps its metadata work for the ``write`` of the same batch; a write of
+    another batch (same ids, other metadata) converts its own."""
+    pinecone_client.create_index("checked", 4, "cosine")
+    connector = pinecone_client.connector
+    checked = VectorBatch(["a", "b"], np.ones((2, 4), np.float32), None, [{"v": {"n": 1}}, {"v": "x"}])
+    other = VectorBatch(["a", "b"], np.ones((2, 4), np.float32), None, [{"w": [1, 2]}, None])
+    assert connector.reject_reasons(checked) == {}
+    connector.write("checked", other)
+    assert connector.fetch("checked", ["a", "b"]).metadata == [{"w": "[1,2]"}, None]
+    assert connector.reject_reasons(checked) == {}
+    connector.write("checked", checked)
+    assert connector.fetch("checked", ["a", "b"]).metadata == [{"v.n": 1.0}, {"v": "x"}]
+
+
 def test_sparse_values_on_a_cosine_index_are_refused_by_name(pinecone_client) -> None:
     pinecone_client.create_index("cosine-dense", 4, "cosine")
     sparse = SparseBlock.from_rows([None, ([1], [1.0]), ([], [])])
