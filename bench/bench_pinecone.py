@@ -117,11 +117,11 @@ class LocalServer:
 
 
 class Bench:
-    def __init__(self, server: LocalServer, batch: VectorBatch, raw_batch: int) -> None:
+    def __init__(self, server: LocalServer, batch: VectorBatch, raw_batch: int, **options: object) -> None:
         self.server = server
         self.batch = batch
         self.raw_batch = raw_batch
-        self.client = Client(provider="pinecone", api_key=server.key, host=server.url)
+        self.client = Client(provider="pinecone", api_key=server.key, host=server.url, **options)
         self.sdk = Pinecone(api_key=server.key, host=server.url)
         self.index = ""
 
@@ -250,6 +250,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the best counts")
     parser.add_argument("--raw-batch", type=int, default=100, help="vectors per raw SDK upsert")
     parser.add_argument("--latency-ms", default="0,20", help="comma-separated ms added to every data request")
+    parser.add_argument("--write-concurrency", type=int, help="the connector's option (default: its own)")
     parser.add_argument("--json", type=Path, help="also write the results here as JSON")
     parser.add_argument("--profile", action="store_true", help="print client and server CPU of the writes")
     args = parser.parse_args()
@@ -260,7 +261,8 @@ def main() -> None:
     extra: list[dict] = []
     try:
         batch = make_batch(args.n, args.dim)
-        bench = Bench(server, batch, args.raw_batch)
+        options = {} if args.write_concurrency is None else {"write_concurrency": args.write_concurrency}
+        bench = Bench(server, batch, args.raw_batch, **options)
         origin = Client(provider="memory", store="bench-origin")
         origin.create_index("origin", args.dim, "cosine")
         origin.connector.write("origin", batch)
