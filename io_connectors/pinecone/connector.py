@@ -20,13 +20,15 @@ Pod-based indexes have no list API: reading one fails with a ``ConfigError`` tha
 
 Writing: a write call takes up to 1,000 vectors of any size (``max_batch_bytes`` is None).
 Records pass the metadata rule (``metadata``, counted) and the checks
-(``checks``: refused records are named before anything is sent), are encoded once,
-measured exactly and packed into requests of at most 1,000 vectors and 2 MB (``wire``),
-sent ``write_concurrency`` at a time. The SDK's own retries are switched off: 429 (after its
-Retry-After), 5xx, 408, lost connections and timeouts are retried by the connector and counted
-in the ``retries`` metric. Refusals become ``RecordRejected`` (named) or ``PermanentError``;
-credentials and missing indexes ``ConfigError`` (``errors``). Integer ids are written
-as decimal strings (the pipeline converts and counts them).
+(``checks``: refused records are named before anything is sent; ``reject_reasons`` keeps the
+rule's work on the batch for the ``write`` of that same batch that follows it), are encoded once
+into request bodies of at most 1,000 vectors and 2 MB, measured exactly (``wire``), and sent as
+bytes through the SDK's HTTP client, ``write_concurrency`` requests at a time. The SDK's own
+retries are switched off: 429 (after its Retry-After), 5xx, 408, lost connections and timeouts
+are retried by the connector and counted in the ``retries`` metric. Refusals become
+``RecordRejected`` (named) or ``PermanentError``; credentials and missing indexes
+``ConfigError`` (``errors``). Integer ids are written as decimal strings (the pipeline
+converts and counts them).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+import orjson
 from pinecone import ConflictError, NotFoundError, Pinecone, PineconeError, RetryConfig
 
 from io_connectors.core.contract import (
@@ -62,19 +65,27 @@ from io_connectors.pinecone.index import (
     namespace_from_wire,
     open_handle,
     pod_refusal,
+    post_upsert,
     schema_for,
 )
-from io_connectors.pinecone.metadata import MetadataRefused, as_stored, convert_all, count_changes
+from io_connectors.pinecone.metadata import (
+    Conversion,
+    MetadataRefused,
+    as_stored,
+    convert_all,
+    count_changes,
+)
 from io_connectors.pinecone.options import PineconeOptions, parse_uri
 from io_connectors.pinecone.splits import PageRange, claimed
 from io_connectors.pinecone.types import restore, with_types
 from io_connectors.pinecone.wire import (
     MAX_DELETE_IDS,
     MAX_FETCH_IDS,
+    UpsertRequest,
     batch_from_fetch,
+    encode_rows,
     id_batches,
     pack_requests,
-    upsert_rows,
 )
 
 T = TypeVar("T")
@@ -110,6 +121,7 @@ class PineconeConnector(Connector):
         self._client: Pinecone | None = None
         self._handles: dict[str, IndexHandle] = {}
         self._flight = InFlight(max(self.options.write_concurrency, self.options.read_concurrency))
+        self._checked: tuple[VectorBatch, Conversion, dict[int, str]] | None = None
 
     @classmethod
     def parse_uri(cls, uri: str) -> Location:
@@ -358,27 +370,36 @@ class PineconeConnector(Connector):
 
     # -- writing ---------------------------------------------------------------------------
     def reject_reasons(self, batch: VectorBatch) -> dict[int, str]:
+        conversion, layout = self._converted(batch)
+        self._checked = (batch, conversion, layout)  # for the write of this batch that follows
+        return {**conversion.refused, **vector_refusals(batch), **layout}
+
+    def _converted(self, batch: VectorBatch) -> tuple[Conversion, dict[int, str]]:
+        """The metadata rule applied to ``batch`` (``preserve_types``: with the types field), and
+        the rows the layout refuses. Reused when ``batch`` is the one ``reject_reasons`` checked."""
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] is batch:
+            return checked[1], checked[2]
         layout = self.payload.refusals(batch)
         encoded = [None if row in layout else self.payload.encode(m) for row, m in enumerate(batch.metadata)]
-        converted, _, refused = convert_all(encoded)
+        conversion = convert_all(encoded)
         if self.options.preserve_types:
-            refused.update(self._typed(converted, encoded)[1])
-        return {**refused, **vector_refusals(batch), **layout}
+            self._add_types(conversion, encoded)
+        return conversion, layout
 
     @staticmethod
-    def _typed(
-        metadata: list[dict[str, Any] | None], originals: list[dict[str, Any] | None]
-    ) -> tuple[list[dict[str, Any] | None], dict[int, str]]:
-        """``preserve_types``: converted metadata with its ``_vm_types`` field; refused rows."""
-        typed: list[dict[str, Any] | None] = []
-        refused: dict[int, str] = {}
-        for row, (stored, original) in enumerate(zip(metadata, originals)):
+    def _add_types(conversion: Conversion, originals: list[dict[str, Any] | None]) -> None:
+        """``preserve_types``: every converted row gets its ``_vm_types`` field (re-encoded);
+        rows that cannot are refused."""
+        for row, (stored, original) in enumerate(zip(conversion.metadata, originals)):
             try:
-                typed.append(with_types(stored, original))
+                typed = with_types(stored, original)
             except MetadataRefused as exc:
-                refused[row] = str(exc)
-                typed.append(stored)
-        return typed, refused
+                conversion.refused[row] = str(exc)
+                continue
+            if typed is not stored:
+                conversion.metadata[row] = typed
+                conversion.encoded[row] = orjson.dumps(typed)
 
     def stored_metadata(self, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
         """The metadata rule applied, and numbers as floats (metadata the rule cannot make fit
@@ -393,21 +414,19 @@ class PineconeConnector(Connector):
         if not len(batch):
             return
         handle = self._handle(index)
-        refused = self.payload.refusals(batch)
-        if refused:
-            raise RecordRejected({batch.ids[row]: why for row, why in sorted(refused.items())})
-        encoded = self.payload.encode_batch(batch).metadata
-        metadata, changed, refused = convert_all(encoded)
-        if self.options.preserve_types:
-            metadata, more = self._typed(metadata, encoded)
-            refused.update(more)
-        refused.update(vector_refusals(batch))
+        conversion, layout = self._converted(batch)
+        if layout:
+            raise RecordRejected({batch.ids[row]: why for row, why in sorted(layout.items())})
+        refused = {**conversion.refused, **vector_refusals(batch)}
         refused.update(index_refusals(batch, index, handle.dimension, handle.metric))
         if refused:
             raise RecordRejected({batch.ids[row]: why for row, why in sorted(refused.items())})
         ids = [str(i) for i in batch.ids]
-        requests = pack_requests(upsert_rows(ids, batch, metadata, self.options.compact_floats))
-        sends = (lambda rows=rows: self._upsert(handle, rows, batch.namespace) for rows in requests)
+        rows = encode_rows(ids, batch, conversion.encoded, self.options.compact_floats)
+        sends = (
+            lambda request=request: self._upsert(handle, request, batch.namespace)
+            for request in pack_requests(rows, ids, batch.namespace)
+        )
         what = f"pinecone upsert into {index!r}"
         refusals = [r for r in self._flight.run(sends, what, self.options.write_concurrency) if r]
         if refusals:
@@ -415,18 +434,16 @@ class PineconeConnector(Connector):
                 raise refusals[0]
             original = dict(zip(ids, batch.ids))
             raise RecordRejected({original[i]: why for r in refusals for i, why in r.reasons.items()})
-        count_changes(changed)
+        count_changes(conversion.changed)
 
-    def _upsert(
-        self, handle: IndexHandle, rows: list[dict[str, Any]], namespace: str
-    ) -> PermanentError | None:
+    def _upsert(self, handle: IndexHandle, request: UpsertRequest, namespace: str) -> PermanentError | None:
         """One upsert request. A refusal is returned, to be merged with the other requests' ones;
         a transient failure is raised, to be retried."""
         try:
             self._guard(
-                lambda: handle.data.upsert(vectors=rows, namespace=namespace),
+                lambda: post_upsert(handle.data, request.body),
                 f"upsert into {handle.name!r} namespace {namespace!r}",
-                ids=[row["id"] for row in rows],
+                ids=request.ids,
             )
         except PermanentError as exc:
             return exc

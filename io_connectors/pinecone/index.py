@@ -21,6 +21,7 @@ LOG = logging.getLogger(__name__)
 METRICS = ("cosine", "euclidean", "dotproduct")
 MAX_DIMENSION = 20_000
 WIRE_DEFAULT_NAMESPACE = "__default__"  # how stats and listings name the default namespace ""
+_JSON = {"Content-Type": "application/json"}
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,43}[a-z0-9])?\Z")
 
 
@@ -56,6 +57,11 @@ def open_handle(name: str, model: Any, client: Any) -> IndexHandle:
         dimension, metric = dense.dimension, dense.metric
     data = client.Index(host=model.host)
     switch_off_sdk_retries(data)
+    if not callable(getattr(getattr(data, "_http", None), "post", None)):
+        raise ConfigError(
+            "pinecone: this version of the pinecone SDK has no HTTP client on its Index "
+            "(Index._http); the connector needs pinecone>=10.2,<11"
+        )
     return IndexHandle(name, data, dimension, metric, isinstance(model.deployment, PodDeployment))
 
 
@@ -70,6 +76,16 @@ def switch_off_sdk_retries(index: Any) -> None:
         transport._config = replace(config, max_retries=0)  # type: ignore[union-attr]
     else:
         LOG.warning("pinecone: cannot switch off the SDK's own retries; they add to the connector's")
+
+
+def post_upsert(index: Any, body: bytes) -> None:
+    """Send a ready upsert body through the index's SDK HTTP client: its pooled connections,
+    credentials and API-version headers, and its typed errors (which ``errors`` translates).
+
+    ``Index.upsert`` takes Python objects only: it would rebuild and re-check every vector and
+    encode them again, work the connector has done once already (``wire``). pinecone 10.2's
+    ``HTTPClient.post`` sends ``content=`` bytes as they are."""
+    index._http.post("/vectors/upsert", content=body, headers=_JSON)
 
 
 def schema_for(name: str, dimension: int | None, metric: str, sparse: bool) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -51,18 +52,26 @@ def to_pinecone(metadata: Mapping[str, Any] | None) -> tuple[dict[str, Any] | No
 
     Raises ``MetadataRefused`` (with the reason) for metadata the rule cannot make fit.
     """
+    value, _, steps = _converted(metadata)
+    return value, steps
+
+
+def _converted(
+    metadata: Mapping[str, Any] | None,
+) -> tuple[dict[str, Any] | None, bytes | None, frozenset[str]]:
+    """``to_pinecone`` and the converted metadata's compact JSON (measured, then sent as is)."""
     if metadata is None:
-        return None, frozenset()
+        return None, None, frozenset()
     out: dict[str, Any] = {}
     steps: set[str] = set()
     _flatten(metadata, "", out, steps)
-    size = len(orjson.dumps(out))
-    if size > MAX_METADATA_BYTES:
+    encoded = orjson.dumps(out)
+    if len(encoded) > MAX_METADATA_BYTES:
         raise MetadataRefused(
-            f"metadata is {size} bytes after Pinecone's metadata rule; Pinecone allows "
+            f"metadata is {len(encoded)} bytes after Pinecone's metadata rule; Pinecone allows "
             f"{MAX_METADATA_BYTES} bytes per record"
         )
-    return out, frozenset(steps)
+    return out, encoded, frozenset(steps)
 
 
 def _flatten(obj: Mapping[str, Any], prefix: str, out: dict[str, Any], steps: set[str]) -> None:
@@ -105,23 +114,28 @@ def _value(value: Any, steps: set[str]) -> Any:
     raise MetadataRefused(f"metadata value of type {type(value).__name__} cannot be stored")
 
 
-def convert_all(
-    metadata: Sequence[Mapping[str, Any] | None],
-) -> tuple[list[dict[str, Any] | None], Counter[str], dict[int, str]]:
-    """The rule applied to every row: the converted rows, how many rows each step changed,
-    and the rows (by position) it cannot make fit, with the reason."""
-    converted: list[dict[str, Any] | None] = []
-    changed: Counter[str] = Counter()
-    refused: dict[int, str] = {}
+@dataclass
+class Conversion:
+    """The metadata rule applied to every row of a batch."""
+
+    metadata: list[dict[str, Any] | None]  # the converted rows (None where refused)
+    encoded: list[bytes | None]  # their compact JSON, as an upsert body carries it
+    changed: Counter[str]  # how many rows each step changed
+    refused: dict[int, str]  # the rows (by position) the rule cannot make fit, with the reason
+
+
+def convert_all(metadata: Sequence[Mapping[str, Any] | None]) -> Conversion:
+    conversion = Conversion([], [], Counter(), {})
     for row, value in enumerate(metadata):
         try:
-            stored, steps = to_pinecone(value)
+            stored, encoded, steps = _converted(value)
         except MetadataRefused as exc:
-            refused[row] = str(exc)
-            stored, steps = None, frozenset()
-        converted.append(stored)
-        changed.update(steps)
-    return converted, changed, refused
+            conversion.refused[row] = str(exc)
+            stored, encoded, steps = None, None, frozenset()
+        conversion.metadata.append(stored)
+        conversion.encoded.append(encoded)
+        conversion.changed.update(steps)
+    return conversion
 
 
 def count_changes(changed: Counter[str]) -> None:

@@ -9,7 +9,8 @@
 ``host``               the control-plane URL (``https://api.pinecone.io``); ``http://`` for a
                        local or compatible server
 ``cloud``, ``region``  where indexes the tool creates go (``aws``, ``us-east-1``)
-``write_concurrency``  upsert requests in flight per connector (4)
+``write_concurrency``  upsert requests in flight per connector (8, the SDK's own default for
+                       batched upserts: a 1,000-vector chunk of 768 dimensions is ~5 requests)
 ``read_concurrency``   fetch requests in flight per reader (4)
 ``list_limit``         ids per list page, 1..100 (100)
 ``split_size``         ids per read split (2000)
@@ -54,7 +55,7 @@ class PineconeOptions:
     api_key_env: str = "PINECONE_API_KEY"
     cloud: str = "aws"
     region: str = "us-east-1"
-    write_concurrency: int = 4
+    write_concurrency: int = 8
     read_concurrency: int = 4
     list_limit: int = 100
     split_size: int = 2000

@@ -6,16 +6,19 @@ so the connector sends instead the shortest double of 8 or 9 significant digits 
 the very same float32, checked value by value (the exact double is kept where none does). About
 11-13 bytes a value: little more than half the request bytes, and of the requests.
 
-Request sizes are measured, not estimated: every vector is serialised once with the encoder the
-SDK uses (orjson) to learn its exact size, and requests are packed to at most 1,000 vectors and
-``REQUEST_BYTES`` bytes. Fetches send ids in the query string, so their batches are bounded by
-the encoded length of the ids as well as by count (a 1,000-id fetch of long ids overflows the
-request line that servers and proxies accept).
+Upsert bodies are built once, as bytes: each vector is serialised straight from its numpy
+rows with the encoder the SDK uses (orjson, which writes a float64 array exactly as it writes the
+same Python floats), its metadata taken as the metadata rule already encoded it. So every
+request's size is exact, with no second encoding and no Python list of floats on the way, and
+requests are packed to at most 1,000 vectors and ``REQUEST_BYTES`` bytes. Fetches send ids in
+the query string, so their batches are bounded by the encoded length of the ids as well as by
+count (a 1,000-id fetch of long ids overflows the request line that servers and proxies accept).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -30,15 +33,13 @@ MAX_DELETE_IDS = 1000
 MAX_SPARSE_VALUES = 2048
 # Pinecone documents "up to 2 MB" a request; decimal megabytes keep ~95 KB under 2 MiB.
 REQUEST_BYTES = 2_000_000
-# Everything in an upsert body around the vectors: '{"vectors":[', '],"namespace":' and so on.
-_BODY_FRAME_BYTES = 64
 _EXACT_POWERS = 22  # 10**k is an exact double for |k| <= 22
 _BLOCK_VALUES = 1 << 15
-_BLOCK_ROWS = 128
+_BLOCK_ROWS = 64  # rows encoded at a time
 
 
-def compact_floats(values: np.ndarray) -> list[Any]:
-    """``values`` (float32, any shape) as nested lists of doubles with short decimal forms.
+def short_doubles(values: np.ndarray) -> np.ndarray:
+    """``values`` (float32, any shape) as a C-ordered float64 array of short decimal forms.
 
     Each double is the nearest one to the float32 value rounded to 8 (else 9) significant
     digits, kept only where it converts back to exactly that float32; elsewhere the exact double
@@ -50,7 +51,7 @@ def compact_floats(values: np.ndarray) -> list[Any]:
     out = flat32.astype(np.float64)
     for lo in range(0, len(flat32), _BLOCK_VALUES):
         _shorten(flat32[lo : lo + _BLOCK_VALUES], out[lo : lo + _BLOCK_VALUES])
-    return out.reshape(exact.shape).tolist()
+    return out.reshape(exact.shape)
 
 
 def _shorten(exact: np.ndarray, out: np.ndarray) -> None:
@@ -71,58 +72,84 @@ def _shorten(exact: np.ndarray, out: np.ndarray) -> None:
         todo, exponent = todo[~same], exponent[~same]
 
 
-def upsert_rows(
-    ids: Sequence[str], batch: VectorBatch, metadata: Sequence[dict[str, Any] | None], compact: bool
-) -> list[dict[str, Any]]:
-    """Vectors in the SDK's dict form. A row without dense values (a sparse index) carries
-    ``"values": []``, as the SDK sends it; an empty sparse part next to dense values is left out
+def _doubles(values: np.ndarray, compact: bool) -> np.ndarray:
+    """float32 values as the doubles sent: short forms (``compact``) or exact ones, C-ordered
+    (orjson serialises only contiguous arrays)."""
+    doubles = short_doubles(values) if compact else np.asarray(values, dtype=DENSE_DTYPE).astype(np.float64)
+    return np.ascontiguousarray(doubles)
+
+
+def _json_array(values: np.ndarray) -> bytes:
+    return orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def encode_rows(
+    ids: Sequence[str], batch: VectorBatch, metadata: Sequence[bytes | None], compact: bool
+) -> Iterator[bytes]:
+    """Each vector as the JSON object of an upsert body, ``metadata`` being each row's metadata
+    already encoded. Lazily, a block of rows at a time, so the first requests are on their way
+    while later rows are encoded. A row without dense values (a sparse index) carries
+    ``"values":[]``, as the SDK sends it; an empty sparse part next to dense values is left out
     (it holds nothing, and Pinecone refuses empty sparse vectors)."""
-    encode = compact_floats if compact else (lambda a: np.asarray(a, dtype=DENSE_DTYPE).tolist())
-    dense = None
-    if batch.values is not None:  # in blocks of rows: faster than one huge list of floats
-        blocks = (encode(batch.values[lo : lo + _BLOCK_ROWS]) for lo in range(0, len(ids), _BLOCK_ROWS))
-        dense = [row for block in blocks for row in block]
-    sparse = _sparse_rows(batch.sparse, encode) if batch.sparse is not None else None
-    rows = []
-    for row, vector_id in enumerate(ids):
-        item: dict[str, Any] = {"id": vector_id, "values": [] if dense is None else dense[row]}
-        if sparse is not None and sparse[row] is not None:
-            item["sparse_values"] = sparse[row]
-        if metadata[row] is not None:
-            item["metadata"] = metadata[row]
-        rows.append(item)
-    return rows
+    sparse = None if batch.sparse is None else _sparse_parts(batch.sparse, compact)
+    for lo in range(0, len(ids), _BLOCK_ROWS):
+        dense = None if batch.values is None else _doubles(batch.values[lo : lo + _BLOCK_ROWS], compact)
+        for row in range(lo, min(lo + _BLOCK_ROWS, len(ids))):
+            parts = [b'{"id":', orjson.dumps(ids[row]), b',"values":']
+            parts.append(b"[]" if dense is None else _json_array(dense[row - lo]))
+            if sparse is not None and sparse[row] is not None:
+                parts += (b',"sparseValues":', sparse[row])
+            if metadata[row] is not None:
+                parts += (b',"metadata":', metadata[row])
+            parts.append(b"}")
+            yield b"".join(parts)
 
 
-def _sparse_rows(block: SparseBlock, encode: Any) -> list[dict[str, list[Any]] | None]:
-    indices = block.indices.tolist()
-    values = encode(block.values)
+def _sparse_parts(block: SparseBlock, compact: bool) -> list[bytes | None]:
+    """Each row's sparse vector as ``{"indices":[...],"values":[...]}``, None where it has none."""
+    indices = np.ascontiguousarray(block.indices)
+    values = _doubles(block.values, compact)
     bounds = block.indptr.tolist()
     return [
-        {"indices": indices[lo:hi], "values": values[lo:hi]} if present and hi > lo else None
+        b'{"indices":' + _json_array(indices[lo:hi]) + b',"values":' + _json_array(values[lo:hi]) + b"}"
+        if present and hi > lo
+        else None
         for lo, hi, present in zip(bounds[:-1], bounds[1:], block.present.tolist())
     ]
 
 
+@dataclass(frozen=True)
+class UpsertRequest:
+    """One upsert request: its body, ready to send, and the ids of the vectors it carries."""
+
+    body: bytes
+    ids: list[str]
+
+
 def pack_requests(
-    rows: Sequence[dict[str, Any]], max_count: int = MAX_UPSERT_VECTORS, max_bytes: int = REQUEST_BYTES
-) -> list[list[dict[str, Any]]]:
-    """Consecutive groups of ``rows``, each at most ``max_count`` rows and ``max_bytes`` bytes
-    of request body. Sizes are measured by serialising each row as the SDK will (the SDK names
-    the sparse field ``sparseValues``, one byte shorter, so the measure errs on the safe side)."""
-    requests: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    used = _BODY_FRAME_BYTES
+    rows: Iterable[bytes],
+    ids: Sequence[str],
+    namespace: str,
+    max_count: int = MAX_UPSERT_VECTORS,
+    max_bytes: int = REQUEST_BYTES,
+) -> Iterator[UpsertRequest]:
+    """Consecutive ``rows`` (encoded vectors, with their ``ids``) grouped into upsert bodies of
+    at most ``max_count`` vectors and ``max_bytes`` bytes each, sizes counted exactly; each
+    request is yielded as soon as it is full."""
+    head = b'{"vectors":['
+    tail = b"]" + (b',"namespace":' + orjson.dumps(namespace) if namespace else b"") + b"}"
+    frame = len(head) + len(tail)
+    current: list[bytes] = []
+    used = lo = 0
     for row in rows:
-        size = len(orjson.dumps(row)) + 1  # the comma between rows
-        if current and (len(current) >= max_count or used + size > max_bytes):
-            requests.append(current)
-            current, used = [], _BODY_FRAME_BYTES
+        if current and (len(current) >= max_count or used + 1 + len(row) > max_bytes):
+            yield UpsertRequest(head + b",".join(current) + tail, list(ids[lo : lo + len(current)]))
+            lo += len(current)
+            current = []
+        used = frame + len(row) if not current else used + 1 + len(row)  # a comma between rows
         current.append(row)
-        used += size
     if current:
-        requests.append(current)
-    return requests
+        yield UpsertRequest(head + b",".join(current) + tail, list(ids[lo : lo + len(current)]))
 
 
 def id_batches(ids: Sequence[str], max_count: int, max_query_bytes: int) -> Iterator[list[str]]:

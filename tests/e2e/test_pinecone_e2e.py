@@ -21,7 +21,7 @@ from pinecone import Pinecone
 
 from io_connectors import Client, ConfigError, SparseBlock, VectorBatch
 from io_connectors.pinecone.metadata import as_stored
-from io_connectors.pinecone.wire import upsert_rows
+from io_connectors.pinecone.wire import encode_rows
 from pipelines import Migration
 from tests.conformance.suite import by_id, read_split, unique_name
 from tests.fixtures.pinecone import PINECONE_TEST_KEY
@@ -169,8 +169,8 @@ def test_a_3mb_batch_is_split_by_bytes(strict_server) -> None:
     client.create_index("weighed", DIMENSION, "cosine")
     batch = hybrid_batch(250, "", DIMENSION, seed=2)
     batch = VectorBatch(batch.ids, batch.values, None, [{"text": "x" * 4_000} for _ in range(250)])
-    rows = upsert_rows(batch.ids, batch, batch.metadata, compact=True)
-    assert 3_000_000 < sum(len(orjson.dumps(row)) for row in rows) < 4_000_000  # what is sent
+    rows = list(encode_rows(batch.ids, batch, [orjson.dumps(m) for m in batch.metadata], compact=True))
+    assert 3_000_000 < sum(len(row) for row in rows) < 4_000_000  # what is sent
     strict_server.reset_stats()
     client.connector.write("weighed", batch)
     stats = strict_server.stats()

@@ -29,7 +29,7 @@ from io_connectors.core.registry import parse_uri
 from io_connectors.pinecone.checks import vector_refusals
 from io_connectors.pinecone.errors import translate
 from io_connectors.pinecone.metadata import MetadataRefused, convert_all, to_pinecone
-from io_connectors.pinecone.wire import compact_floats, id_batches, pack_requests, upsert_rows
+from io_connectors.pinecone.wire import encode_rows, id_batches, pack_requests, short_doubles
 from pipelines import Migration
 from tests.conformance.suite import unique_name
 from tests.fixtures.pinecone import PINECONE_TEST_KEY
@@ -42,12 +42,14 @@ def test_compact_floats_keep_every_float32_exactly_in_half_the_bytes() -> None:
     special = np.array([0.0, -0.0, 1e-45, -1e-45, 1.1754944e-38, 3.4028235e38, 0.1, 1.0, 1e-7], np.float32)
     values = np.concatenate([bits.view(np.float32), special])
     values = values[np.isfinite(values)]
-    parsed = np.asarray(orjson.loads(orjson.dumps(compact_floats(values))), dtype=np.float64)
+    numpy_json = orjson.dumps(short_doubles(values), option=orjson.OPT_SERIALIZE_NUMPY)
+    assert numpy_json == orjson.dumps(short_doubles(values).tolist())  # as the same Python floats
+    parsed = np.asarray(orjson.loads(numpy_json), dtype=np.float64)
     assert np.array_equal(parsed.astype(np.float32).view(np.uint32), values.view(np.uint32))
     embeddings = rng.standard_normal((200, 768)).astype(np.float32)
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
-    compact, plain = orjson.dumps(compact_floats(embeddings)), orjson.dumps(embeddings.tolist())
-    assert len(compact) < 0.65 * len(plain)
+    compact = orjson.dumps(short_doubles(embeddings), option=orjson.OPT_SERIALIZE_NUMPY)
+    assert len(compact) < 0.65 * len(orjson.dumps(embeddings.tolist()))
 
 
 def test_requests_are_packed_by_count_and_by_measured_bytes() -> None:
@@ -55,17 +57,28 @@ def test_requests_are_packed_by_count_and_by_measured_bytes() -> None:
     n = 2_600
     metadata = [{"text": "z" * int(rng.integers(0, 3_000))} for _ in range(n)]
     sparse = SparseBlock.from_rows([([i, i + 7], [0.25, -1.0]) if i % 2 else None for i in range(n)])
-    batch = VectorBatch(
-        [f"v{i}" for i in range(n)], rng.standard_normal((n, 64), np.float32), sparse, metadata
-    )
-    rows = upsert_rows(list(batch.ids), batch, batch.metadata, compact=True)
+    values = np.asfortranarray(rng.standard_normal((n, 64), np.float32))  # not C-ordered: copied
+    batch = VectorBatch([f"v{i}" for i in range(n)], values, sparse, metadata)
+    rows = list(encode_rows(list(batch.ids), batch, [orjson.dumps(m) for m in metadata], compact=True))
     for max_count, max_bytes in ((1000, 2_000_000), (1000, 100_000), (7, 2_000_000)):
-        requests = pack_requests(rows, max_count, max_bytes)
-        assert [r["id"] for request in requests for r in request] == batch.ids
-        sizes = [len(orjson.dumps({"vectors": request, "namespace": "ns"})) for request in requests]
-        assert max(len(r) for r in requests) <= max_count and max(sizes) <= max_bytes
+        requests = list(pack_requests(rows, list(batch.ids), "ns", max_count, max_bytes))
+        bodies = [orjson.loads(r.body) for r in requests]
+        assert all(body["namespace"] == "ns" for body in bodies)
+        sent = [v for body in bodies for v in body["vectors"]]
+        assert [v["id"] for v in sent] == [i for r in requests for i in r.ids] == batch.ids
+        assert [v["metadata"] for v in sent] == metadata
+        assert np.array_equal(np.array([v["values"] for v in sent], np.float32), values)
+        assert [v.get("sparseValues") for v in sent[:2]] == [
+            None,
+            {"indices": [1, 8], "values": [0.25, -1.0]},
+        ]
+        sizes = [len(r.body) for r in requests]
+        assert max(len(r.ids) for r in requests) <= max_count and max(sizes) <= max_bytes
         if max_bytes == 100_000:  # full, not just small: each request but the last > 95% of the cap
             assert min(sizes[:-1]) > 95_000
+    exact = list(encode_rows(["a"], VectorBatch(["a"], values[:1], None, [None]), [None], compact=False))
+    assert exact == [orjson.dumps({"id": "a", "values": values[0].tolist()})]  # what the SDK sends
+    assert orjson.loads(next(pack_requests(exact, ["a"], "")).body) == {"vectors": [orjson.loads(exact[0])]}
 
 
 def test_fetch_batches_are_bounded_by_the_url_as_well_as_by_count(pinecone_server) -> None:
@@ -128,7 +141,7 @@ def test_metadata_rule(metadata: dict | None, stored: dict | None, steps: set[st
     ],
 )
 def test_metadata_the_rule_cannot_fit_is_refused_with_the_reason(metadata: dict, reason: str | None) -> None:
-    _, _, refused = convert_all([metadata])
+    refused = convert_all([metadata]).refused
     assert (0 in refused) == (reason is not None)
     if reason is not None:
         assert reason in refused[0]
@@ -189,6 +202,21 @@ def test_a_refusal_the_server_names_comes_back_as_that_record(pinecone_client) -
     with pytest.raises(RecordRejected) as refused:
         pinecone_client.connector.write("named", VectorBatch(["a", "bad", "c"], values))
     assert set(refused.value.reasons) == {"bad"} and "numbers" in refused.value.reasons["bad"]
+
+
+def test_write_reuses_the_checks_of_that_batch_only(pinecone_client) -> None:
+    """``reject_reasons`` keeps its metadata work for the ``write`` of the same batch; a write of
+    another batch (same ids, other metadata) converts its own."""
+    pinecone_client.create_index("checked", 4, "cosine")
+    connector = pinecone_client.connector
+    checked = VectorBatch(["a", "b"], np.ones((2, 4), np.float32), None, [{"v": {"n": 1}}, {"v": "x"}])
+    other = VectorBatch(["a", "b"], np.ones((2, 4), np.float32), None, [{"w": [1, 2]}, None])
+    assert connector.reject_reasons(checked) == {}
+    connector.write("checked", other)
+    assert connector.fetch("checked", ["a", "b"]).metadata == [{"w": "[1,2]"}, None]
+    assert connector.reject_reasons(checked) == {}
+    connector.write("checked", checked)
+    assert connector.fetch("checked", ["a", "b"]).metadata == [{"v.n": 1.0}, {"v": "x"}]
 
 
 def test_sparse_values_on_a_cosine_index_are_refused_by_name(pinecone_client) -> None:
