@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import queue
 import shutil
 import sys
@@ -36,12 +37,16 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/ is not an installed package
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is a folder of scripts
+
+from proc_cpu import machine_cpu, self_cpu, tree_cpu
 
 from io_connectors import Client, VectorBatch
 from pipelines import Migration
@@ -121,10 +126,14 @@ class SeedMigration:
 
 
 class Target:
-    """Fresh target clients for one provider: ``new()`` a client, ``close()`` them all."""
+    """Fresh target clients for one provider: ``new()`` a client, ``close()`` them all.
 
-    def __init__(self, name: str, make: Callable[[], Client]) -> None:
-        self.name, self._make, self._open = name, make, []
+    ``server_pid``: the target's server process (PostgreSQL's postmaster), whose CPU is
+    recorded apart from this process's; None for an engine inside this process.
+    """
+
+    def __init__(self, name: str, make: Callable[[], Client], server_pid: int | None = None) -> None:
+        self.name, self._make, self._open, self.server_pid = name, make, [], server_pid
 
     def new(self) -> Client:
         client = self._make()
@@ -137,62 +146,98 @@ class Target:
         self._open.clear()
 
 
-def run_seed(source: Client, target: Target, n: int, dim: int) -> float:
+@dataclass
+class Timing:
+    """One timed run: its rate and where the CPU went (seconds)."""
+
+    rate: float
+    seconds: float
+    process_cpu: float  # this process: the algorithm, the client, an embedded engine
+    server_cpu: float  # the target's server, if it has one
+    machine_cpu: float  # every core of the machine, whoever used it
+
+    def profile(self) -> str:
+        cores = os.cpu_count() or 1
+        return (
+            f"{self.seconds:.1f} s wall; CPU s: this process {self.process_cpu:.1f}, server "
+            f"{self.server_cpu:.1f}; machine busy {self.machine_cpu / (self.seconds * cores):.0%}"
+        )
+
+
+def clock(work: Callable[[], None], n: int, server_pid: int | None) -> Timing:
+    def sample() -> tuple[float, ...]:
+        server = tree_cpu(server_pid) if server_pid else 0.0
+        return self_cpu(), server, machine_cpu()[0], time.perf_counter()
+
+    before = sample()
+    work()
+    after = sample()
+    process, server, machine, seconds = (a - b for a, b in zip(after, before))
+    return Timing(n / seconds, seconds, process, server, machine)
+
+
+def run_seed(source: Client, target: Target, n: int, dim: int) -> Timing:
     index = f"seed{uuid.uuid4().hex[:8]}"
     clients = [target.new() for _ in range(THREADS)]
     clients[0].create_index(index, dim, "cosine")
     for client in clients:  # connected before the clock starts, as the seed's client would be
         client.index_info(index)
     seed = SeedMigration(source, clients)
-    started = time.perf_counter()
-    result = seed.migrate("src", index)
-    elapsed = time.perf_counter() - started
-    assert result["migrated_count"] == n and not result["errors"], result["errors"][:3]
+    results: list[dict[str, Any]] = []
+    timing = clock(lambda: results.append(seed.migrate("src", index)), n, target.server_pid)
+    assert results[0]["migrated_count"] == n and not results[0]["errors"], results[0]["errors"][:3]
     assert clients[0].stats(index)["total_vector_count"] == n
-    return n / elapsed
+    clients[0].delete_index(index)
+    return timing
 
 
-def run_ours(source: Client, target: Target, n: int) -> float:
+def run_ours(source: Client, target: Target, n: int) -> Timing:
     index = f"ours{uuid.uuid4().hex[:8]}"
     client = target.new()
-    started = time.perf_counter()
-    result = Migration(source, client).migrate(source_index="src", target_index=index)
-    elapsed = time.perf_counter() - started
-    assert result.migrated_count == n and not result.errors, result.summary()
+    results: list[Any] = []
+    migration = Migration(source, client)
+    timing = clock(
+        lambda: results.append(migration.migrate(source_index="src", target_index=index)),
+        n,
+        target.server_pid,
+    )
+    assert results[0].migrated_count == n and not results[0].errors, results[0].summary()
     assert client.stats(index)["total_vector_count"] == n
-    return n / elapsed
+    client.delete_index(index)
+    return timing
 
 
-def measure(targets: list[Target], n: int, dim: int) -> dict[str, tuple[float, float]]:
-    """(ours, seed) vectors/s per target, after an untimed warm-up of both paths."""
+def measure(targets: list[Target], n: int, dim: int) -> dict[str, tuple[Timing, Timing]]:
+    """(ours, seed) per target, after an untimed warm-up of both paths."""
     warm = make_source(1_000, dim)
     source = make_source(n, dim)
-    rates = {}
+    timings = {}
     for target in targets:
         run_seed(warm, target, 1_000, dim)
         run_ours(warm, target, 1_000)
         seed = run_seed(source, target, n, dim)
         ours = run_ours(source, target, n)
-        rates[target.name] = (ours, seed)
+        timings[target.name] = (ours, seed)
         target.close()
-    return rates
+    return timings
 
 
-def rows(rates: dict[str, tuple[float, float]]) -> list[dict[str, Any]]:
+def rows(timings: dict[str, tuple[Timing, Timing]]) -> list[dict[str, Any]]:
     out = []
-    for name, (ours, seed) in rates.items():
-        ratio = ours / seed
+    for name, (ours, seed) in timings.items():
+        ratio = ours.rate / seed.rate
         out.append(
             {
                 "id": f"seed.{name}",
                 "what": f"whole migration memory -> {name} vs the seed's algorithm (fetch 1,000, "
                 "upsert chunks of 100 on 4 threads) on the same connectors",
-                "ours": round(ours, 1),
-                "baseline": round(seed, 1),
+                "ours": round(ours.rate, 1),
+                "baseline": round(seed.rate, 1),
                 "unit": "vectors/s",
                 "ratio": round(ratio, 3),
                 "goal": f">= {GOAL}",
                 "met": ratio >= GOAL,
+                "profile": {"ours": asdict(ours), "seed": asdict(seed)},
             }
         )
     return out
@@ -210,13 +255,17 @@ def main() -> int:
     pg_dir = Path(tempfile.mkdtemp(prefix="vector-migrate-bench-seed-pg-"))
     edge_dir = Path(tempfile.mkdtemp(prefix="vector-migrate-bench-seed-edge-"))
     try:
-        dsn = embedded_postgres.start(pg_dir, port=free_port()) if "pgvector" in args.targets else ""
-        makers = {
-            "pgvector": lambda: Client(provider="pgvector", dsn=dsn, schema="seedbench"),
-            "qdrant_edge": lambda: Client(provider="qdrant", edge_path=str(edge_dir)),
-        }
-        targets = [Target(name, makers[name]) for name in args.targets]
-        rates = measure(targets, args.n, args.dim)
+        targets = []
+        if "pgvector" in args.targets:
+            dsn = embedded_postgres.start(pg_dir, port=free_port())
+            postmaster = int((pg_dir / "postmaster.pid").read_text().splitlines()[0])
+            pg = Target(
+                "pgvector", lambda: Client(provider="pgvector", dsn=dsn, schema="seedbench"), postmaster
+            )
+            targets.append(pg)
+        if "qdrant_edge" in args.targets:
+            targets.append(Target("qdrant_edge", lambda: Client(provider="qdrant", edge_path=str(edge_dir))))
+        timings = measure(targets, args.n, args.dim)
     finally:
         if "pgvector" in args.targets:
             embedded_postgres.stop(pg_dir)
@@ -224,10 +273,12 @@ def main() -> int:
         shutil.rmtree(edge_dir, ignore_errors=True)
     print(f"\nseed algorithm vs our migration: N={args.n:,}, dim {args.dim}")
     print(f"{'target':14} {'ours':>12} {'seed':>12} {'ratio':>7}")
-    for name, (ours, seed) in rates.items():
-        print(f"{name:14} {ours:12,.0f} {seed:12,.0f} {ours / seed:6.2f}x")
+    for name, (ours, seed) in timings.items():
+        print(f"{name:14} {ours.rate:12,.0f} {seed.rate:12,.0f} {ours.rate / seed.rate:6.2f}x")
+    for name, (ours, seed) in timings.items():
+        print(f"  {name} ours: {ours.profile()}\n  {name} seed: {seed.profile()}")
     if args.json:
-        payload = {"script": "bench_seed.py", "n": args.n, "dim": args.dim, "rows": rows(rates)}
+        payload = {"script": "bench_seed.py", "n": args.n, "dim": args.dim, "rows": rows(timings)}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0
 
