@@ -66,7 +66,7 @@ class RowSummary:
     id: str
     script: str
     goal: str
-    status: str  # "measured", "missing script", "failed", "not reported"
+    status: str  # "measured", "not run", "missing script", "failed", "not reported"
     what: str = ""
     unit: str = ""
     runs: int = 0  # runs that reported this row
@@ -118,7 +118,10 @@ def summarise(goal: Goal, runs: Sequence[ScriptRun]) -> RowSummary:
     not on the scripts' own ``met`` flags, so that one lucky run does not decide it.
     """
     row = RowSummary(goal.id, goal.script, goal.goal, "measured")
-    if not runs or all(run.returncode is None for run in runs):
+    if not runs:
+        row.status = "not run"
+        return row
+    if all(run.returncode is None for run in runs):
         row.status = "missing script"
         return row
     reported = []
@@ -201,7 +204,7 @@ def _ratio_cell(row: RowSummary) -> str:
 
 
 def _met_cell(row: RowSummary) -> str:
-    if row.status in ("missing script", "failed", "not reported"):
+    if row.status in ("not run", "missing script", "failed", "not reported"):
         return f"**{row.status}**"
     verdict = {True: "yes", False: "**no**", None: "?"}[row.met]
     return verdict if row.status == "measured" else f"{verdict} ({row.status})"
