@@ -3,12 +3,12 @@
     .venv/bin/python bench/bench_distributed.py --n 400000 --dim 768 [--json results.json]
 
 A private embedded PostgreSQL holds the source table (N vectors, string ids, small metadata,
-written once by the connector before anything is timed); each measurement migrates it into a
+written once by the connector and vacuumed before anything is timed); each measurement migrates it into a
 fresh table of the same server with ``run_configs/portable-worker-pool.json``: Beam's local Fn
 API runner coordinates the job in this process and the SDK workers are separate processes of
 the pool (scripts/worker_pool.py), ``--direct_num_workers`` 1, then 2. Times include the job's
 start-up (the pool starts the job's worker processes), as a real run's would; the target table
-is dropped after each run.
+is dropped after each run and a CHECKPOINT precedes each.
 
 Row ``distributed.pgvector_2_vs_1``: ratio = rate with 2 workers / rate with 1, goal >= 1.6.
 To say where the time goes, each run also records the CPU seconds spent by this process (the
@@ -31,6 +31,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/ is not an installed package
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is a folder of scripts
@@ -77,6 +79,16 @@ def fill_source(client: Client, n: int, dim: int) -> None:
         client.upsert("src", VectorBatch(ids, rng.standard_normal((size, dim), dtype=np.float32), None, meta))
 
 
+def settle(dsn: str, vacuum: str | None = None) -> None:
+    """Leave no pending work in the server that would land on the next run: a VACUUM sets the
+    source's hint bits and visibility map (else the first run to read it pays for writing them),
+    a CHECKPOINT flushes the previous run's dirty pages."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if vacuum:
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(*vacuum.split("."))))
+        conn.execute("CHECKPOINT")
+
+
 def postmaster_pid(data_dir: Path) -> int:
     return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
 
@@ -92,6 +104,7 @@ def measure(
         f"--temp_location={shared}",
     ]
     migration = Migration(source, target, RUN_CONFIG, pool_args)
+    settle(dsn)
     assert pool.pid is not None
     before = (self_cpu(), tree_cpu(pool.pid), tree_cpu(pg_pid), machine_cpu()[0], time.perf_counter())
     result = migration.migrate(source_index="src", target_index="t")
@@ -117,6 +130,7 @@ def main() -> int:
     try:
         source = Client(provider="pgvector", dsn=dsn, schema="dsrc")
         fill_source(source, args.n, args.dim)
+        settle(dsn, vacuum="dsrc.src")
         pg_pid = postmaster_pid(pg_dir)
         with WorkerPool() as pool:
             one = measure(source, dsn, pool, pg_pid, 1, work / "shared", args.n)
