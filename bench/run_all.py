@@ -137,7 +137,7 @@ def main() -> int:
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     block = (
-        f"Measured by `python bench/run_all.py --size {args.size} --runs {args.runs}` on "
+        f"Measured by `python bench/run_all.py {_command(args)}` on "
         f"{started:%Y-%m-%d %H:%M} UTC in {elapsed / 60:.0f} min, {context['cpus']} cores, load average "
         f"{load_before[0]:.1f} before and {context['load_average_after'][0]:.1f} after "
         f"(all figures: `{_relative(args.out)}`).\n\n" + table(rows)
@@ -147,6 +147,15 @@ def main() -> int:
         args.readme.write_text(rewrite_readme(args.readme.read_text(), block))
         print(f"\nREADME table rewritten: {args.readme}")
     return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The options that chose what ran (not where the output went)."""
+    words = [f"--size {args.size}", f"--runs {args.runs}"]
+    words += [f"--n {item}" for item in args.n]
+    if args.only:
+        words.append("--only " + " ".join(args.only))
+    return " ".join(words)
 
 
 def _relative(path: Path) -> str:
