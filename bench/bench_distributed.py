@@ -1,28 +1,43 @@
-"""Multi-worker speed-up: the same migrations in-process and on the external worker pool.
+"""Two worker processes against one: pgvector -> pgvector on Beam's external worker pool.
 
-    .venv/bin/python bench/bench_distributed.py --n 100000 --dim 256 --workers 1 2
+    .venv/bin/python bench/bench_distributed.py --n 400000 --dim 768 [--json results.json]
 
-Parquet -> Parquet and Parquet -> pgvector (a private embedded PostgreSQL), each run on Beam's
-in-process runner and on the worker pool (scripts/worker_pool.py: SDK workers as separate
-processes, run_configs/portable-worker-pool.json) with each worker count given. Every run
-starts from the same source folder and writes a fresh target. Times include job start-up (the
-pool's worker processes start for each job), as a real run's would. Read the speed-up against
-the cores the machine has free: workers beyond them only queue.
+A private embedded PostgreSQL holds the source table (N vectors, string ids, small metadata,
+written once by the connector and vacuumed before anything is timed); each measurement migrates it into a
+fresh table of the same server with ``run_configs/portable-worker-pool.json``: Beam's local Fn
+API runner coordinates the job in this process and the SDK workers are separate processes of
+the pool (scripts/worker_pool.py), ``--direct_num_workers`` 1, then 2. Times include the job's
+start-up (the pool starts the job's worker processes), as a real run's would; the target table
+is dropped after each run and a CHECKPOINT precedes each.
+
+Row ``distributed.pgvector_2_vs_1``: ratio = rate with 2 workers / rate with 1, goal >= 1.6.
+To say where the time goes, each run also records the CPU seconds spent by this process (the
+coordinator: planning, the runner, the Fn API data plane), by the pool and its SDK workers (read,
+decode, validate, encode, write), by the PostgreSQL server (all its backends) and by the whole
+machine (anything else running counts too), against the run's wall time x cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
 import sys
 import tempfile
 import time
 import uuid
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import psycopg
+from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # scripts/ is not an installed package
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is a folder of scripts
+
+from proc_cpu import machine_cpu, self_cpu, tree_cpu
 
 from io_connectors import Client, VectorBatch
 from pipelines import Migration
@@ -30,63 +45,120 @@ from scripts import embedded_postgres
 from scripts.worker_pool import WorkerPool, free_port
 
 RUN_CONFIG = Path(__file__).parents[1] / "run_configs" / "portable-worker-pool.json"
+GOAL = 1.6
 
 
-def make_source(root: Path, n: int, dim: int) -> Client:
-    client = Client(provider="parquet", path=str(root))
-    client.create_index("src", dim, "cosine")
-    rng = np.random.default_rng(0)
-    for lo in range(0, n, 10_000):
-        size = min(10_000, n - lo)
-        ids = [f"doc-{i}" for i in range(lo, lo + size)]
-        meta = [{"i": i, "tag": f"t{i % 9}"} for i in range(lo, lo + size)]
-        client.connector.write(
-            "src", VectorBatch(ids, rng.standard_normal((size, dim), dtype=np.float32), None, meta)
+@dataclass
+class Run:
+    workers: int
+    seconds: float
+    rate: float
+    coordinator_cpu: float
+    workers_cpu: float
+    postgres_cpu: float
+    machine_cpu: float
+
+    def profile_line(self) -> str:
+        cores = os.cpu_count() or 1
+        other = self.machine_cpu - self.coordinator_cpu - self.workers_cpu - self.postgres_cpu
+        return (
+            f"{self.workers} worker(s) {self.seconds:.1f} s wall, {self.seconds * cores:.0f} core-s; CPU s: "
+            f"coordinator {self.coordinator_cpu:.1f}, pool+workers {self.workers_cpu:.1f}, "
+            f"postgres {self.postgres_cpu:.1f}, anything else {max(other, 0.0):.1f}; "
+            f"machine busy {self.machine_cpu / (self.seconds * cores):.0%}"
         )
-    return client
 
 
-def timed(migration: Migration, n: int) -> float:
-    started = time.perf_counter()
-    result = migration.migrate(source_index="src", target_index=f"t{uuid.uuid4().hex[:8]}")
-    elapsed = time.perf_counter() - started
+def fill_source(client: Client, n: int, dim: int) -> None:
+    client.create_index("src", dim, "cosine")
+    rng = np.random.default_rng(3)
+    for lo in range(0, n, 5_000):
+        size = min(5_000, n - lo)
+        ids = [f"doc-{i:08d}" for i in range(lo, lo + size)]
+        meta = [{"title": f"item {i}", "n": i, "tag": f"t{i % 9}"} for i in range(lo, lo + size)]
+        client.upsert("src", VectorBatch(ids, rng.standard_normal((size, dim), dtype=np.float32), None, meta))
+
+
+def settle(dsn: str, vacuum: str | None = None) -> None:
+    """Leave no pending work in the server that would land on the next run: a VACUUM sets the
+    source's hint bits and visibility map (else the first run to read it pays for writing them),
+    a CHECKPOINT flushes the previous run's dirty pages."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if vacuum:
+            conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(*vacuum.split("."))))
+        conn.execute("CHECKPOINT")
+
+
+def postmaster_pid(data_dir: Path) -> int:
+    return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+
+
+def measure(
+    source: Client, dsn: str, pool: WorkerPool, pg_pid: int, workers: int, shared: Path, n: int
+) -> Run:
+    schema = f"d{uuid.uuid4().hex[:8]}"
+    target = Client(provider="pgvector", dsn=dsn, schema=schema)
+    pool_args = [
+        f"--environment_config={pool.address}",
+        f"--direct_num_workers={workers}",
+        f"--temp_location={shared}",
+    ]
+    migration = Migration(source, target, RUN_CONFIG, pool_args)
+    settle(dsn)
+    assert pool.pid is not None
+    before = (self_cpu(), tree_cpu(pool.pid), tree_cpu(pg_pid), machine_cpu()[0], time.perf_counter())
+    result = migration.migrate(source_index="src", target_index="t")
+    after = (self_cpu(), tree_cpu(pool.pid), tree_cpu(pg_pid), machine_cpu()[0], time.perf_counter())
     assert result.migrated_count == n and not result.errors, result.summary()
-    return n / elapsed
+    assert target.stats("t")["total_vector_count"] == n
+    target.delete_index("t")
+    target.close()
+    seconds = after[4] - before[4]
+    spent = [a - b for a, b in zip(after, before)]
+    return Run(workers, seconds, n / seconds, *spent[:4])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, default=100_000)
-    parser.add_argument("--dim", type=int, default=256)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--n", type=int, default=400_000)
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--json", type=Path, help="also write the row here (bench protocol)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vector-migrate-bench-dist-"))
     pg_dir = Path(tempfile.mkdtemp(prefix="vector-migrate-bench-pg-"))
     dsn = embedded_postgres.start(pg_dir, port=free_port())
     try:
-        source = make_source(work / "source", args.n, args.dim)
-        targets = {
-            "parquet": lambda: Client(provider="parquet", path=str(work / f"out-{uuid.uuid4().hex[:6]}")),
-            "pgvector": lambda: Client(provider="pgvector", dsn=dsn, schema=f"b{uuid.uuid4().hex[:8]}"),
-        }
-        print(f"{args.n} vectors, dim {args.dim}; vectors/s (speed-up over in-process)")
+        source = Client(provider="pgvector", dsn=dsn, schema="dsrc")
+        fill_source(source, args.n, args.dim)
+        settle(dsn, vacuum="dsrc.src")
+        pg_pid = postmaster_pid(pg_dir)
         with WorkerPool() as pool:
-            for name, target in targets.items():
-                base = timed(Migration(source, target()), args.n)
-                line = [f"parquet -> {name}: in-process {base:,.0f}"]
-                for workers in args.workers:
-                    pool_args = [
-                        f"--environment_config={pool.address}",
-                        f"--direct_num_workers={workers}",
-                        f"--temp_location={work / 'shared'}",
-                    ]
-                    rate = timed(Migration(source, target(), RUN_CONFIG, pool_args), args.n)
-                    line.append(f"pool x{workers} {rate:,.0f} ({rate / base:.2f}x)")
-                print("; ".join(line), flush=True)
+            one = measure(source, dsn, pool, pg_pid, 1, work / "shared", args.n)
+            two = measure(source, dsn, pool, pg_pid, 2, work / "shared", args.n)
+        source.close()
     finally:
         embedded_postgres.stop(pg_dir)
         shutil.rmtree(pg_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+    ratio = two.rate / one.rate
+    print(f"\npgvector -> pgvector on the worker pool: N={args.n:,}, dim {args.dim}, {os.cpu_count()} cores")
+    print(f"1 worker  {one.rate:10,.0f} vectors/s\n2 workers {two.rate:10,.0f} vectors/s  ({ratio:.2f}x)")
+    for run in (one, two):
+        print("  " + run.profile_line())
+    if args.json:
+        row = {
+            "id": "distributed.pgvector_2_vs_1",
+            "what": "pgvector -> pgvector on Beam's external worker pool, 2 worker processes vs 1",
+            "ours": round(two.rate, 1),
+            "baseline": round(one.rate, 1),
+            "unit": "vectors/s",
+            "ratio": round(ratio, 3),
+            "goal": f">= {GOAL}",
+            "met": ratio >= GOAL,
+            "profile": [asdict(one), asdict(two)],
+        }
+        payload = {"script": "bench_distributed.py", "n": args.n, "dim": args.dim, "rows": [row]}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0
 
 
