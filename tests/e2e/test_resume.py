@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from io_connectors import Client, ConfigError, VectorBatch
@@ -26,21 +28,37 @@ from tests.fixtures.pinecone import PINECONE_TEST_KEY
 
 N = int(os.environ.get("RESUME_VECTORS", "20000"))
 DIM = 8
-FILES = 20
+FILES = 30
 KILL_AT = 0.40
 RESUME_AT_MOST = 0.65
 
 
 def make_source(root: Path) -> Client:
+    """``N`` records in ``FILES`` files of one row group each, written with pyarrow directly in
+    the connector's own layout (a third of the ids integers, the rest strings)."""
     source = Client(provider="parquet", path=str(root))
     source.connector.create_index("src", DIM, "cosine")
+    folder = root / "src" / "__default__"
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(7)
-    step = N // FILES
-    for first in range(0, N, step):
-        ids = [f"doc-{i}" if i % 3 else i for i in range(first, min(first + step, N))]
+    step = -(-N // FILES)
+    for number, first in enumerate(range(0, N, step)):
+        numbers = np.arange(first, min(first + step, N))
+        is_int = numbers % 3 == 0
+        ids = [str(i) if integer else f"doc-{i}" for i, integer in zip(numbers.tolist(), is_int.tolist())]
         values = rng.standard_normal((len(ids), DIM), dtype=np.float32)
-        metadata = [{"i": int(str(i).removeprefix("doc-")), "tag": f"t{first % 7}"} for i in ids]
-        source.connector.write("src", VectorBatch(ids, values, None, metadata, ""))
+        metadata = [f'{{"i": {i}, "tag": "t{first % 7}"}}' for i in numbers.tolist()]
+        table = pa.table(
+            {
+                "id": pa.array(ids, pa.string()),
+                "id_is_int": pa.array(is_int),
+                "values": pa.FixedSizeListArray.from_arrays(values.reshape(-1), DIM).cast(
+                    pa.list_(pa.float32())
+                ),
+                "metadata": pa.array(metadata, pa.string()),
+            }
+        )
+        pq.write_table(table, folder / f"part-{number:04d}.parquet", row_group_size=len(ids))
     return source
 
 
