@@ -26,9 +26,10 @@ from io_connectors import Client, ConfigError, VectorBatch
 from pipelines import Migration
 from tests.fixtures.pinecone import PINECONE_TEST_KEY
 
-N = int(os.environ.get("RESUME_VECTORS", "20000"))
+N = int(os.environ.get("RESUME_VECTORS", "300000"))
 DIM = 8
 FILES = 30
+CHECKPOINTS = 5
 KILL_AT = 0.40
 RESUME_AT_MOST = 0.65
 
@@ -79,7 +80,7 @@ def cli(*args: str) -> list[str]:
 def run_killed_then_resumed(source_uri: str, target_uri: str, state: Path, env: dict[str, str]) -> dict:
     args = ["migrate", "--source", source_uri, "--target", target_uri, "--state", str(state)]
     process = subprocess.Popen(
-        cli(*args, "--checkpoints", "5"),
+        cli(*args, "--checkpoints", str(CHECKPOINTS)),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -94,7 +95,11 @@ def run_killed_then_resumed(source_uri: str, target_uri: str, state: Path, env: 
     killed_at = done_fraction(state)
     assert KILL_AT <= killed_at < 1.0
     resumed = subprocess.run(
-        cli(*args, "--resume", "--json"), env=env, capture_output=True, text=True, timeout=300
+        cli(*args, "--checkpoints", str(CHECKPOINTS), "--resume", "--json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads(resumed.stdout)
