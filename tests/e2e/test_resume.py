@@ -2,9 +2,8 @@
 
 The migration runs as a real CLI subprocess from a Parquet source into each target kind; the
 test watches the state's wave markers and kills the process once they cover 40% of the source.
-Size: ``RESUME_VECTORS`` (default 20,000 x 8 in 20 files, 5 checkpoints; the issue's 300,000
-takes several minutes per target on this shared 2-core machine, so the same ratios are kept at
-a fifteenth of the size).
+Size: ``RESUME_VECTORS`` (default the issue's 300,000, dimension 8, in 30 files of one row group
+each, so 30 pieces in 5 waves of 6: the kill lands halfway through the third wave).
 """
 
 from __future__ import annotations
@@ -77,6 +76,15 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines.cli", *args]
 
 
+def reached(process: subprocess.Popen, state: Path, fraction: float, deadline: float) -> float:
+    """When the markers came to cover ``fraction`` of the source (the process still running)."""
+    while done_fraction(state) < fraction - 1e-9:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:] if process.stderr else ""
+        assert time.monotonic() < deadline, f"the migration never reached {fraction:.0%}"
+        time.sleep(0.05)
+    return time.monotonic()
+
+
 def run_killed_then_resumed(source_uri: str, target_uri: str, state: Path, env: dict[str, str]) -> dict:
     args = ["migrate", "--source", source_uri, "--target", target_uri, "--state", str(state)]
     process = subprocess.Popen(
@@ -85,21 +93,23 @@ def run_killed_then_resumed(source_uri: str, target_uri: str, state: Path, env: 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 240
-    while done_fraction(state) < KILL_AT:
-        assert process.poll() is None, process.stderr.read().decode()[-2000:] if process.stderr else ""
-        assert time.monotonic() < deadline, "the migration never reached 40%"
-        time.sleep(0.05)
+    deadline = time.monotonic() + 600  # generous: CI machines are shared
+    # Kill halfway through the wave after the one that reaches 40% (timed by the wave before),
+    # so the killed wave has (most likely) written part of its records: the resume upserts them again.
+    wave_began = reached(process, state, KILL_AT - 1 / CHECKPOINTS, deadline)
+    wave_ended = reached(process, state, KILL_AT, deadline)
+    time.sleep((wave_ended - wave_began) / 2)
+    assert process.poll() is None, "the migration ended before the kill"
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = done_fraction(state)
-    assert KILL_AT <= killed_at < 1.0
+    assert KILL_AT <= killed_at < 1.0, killed_at
     resumed = subprocess.run(
         cli(*args, "--checkpoints", str(CHECKPOINTS), "--resume", "--json"),
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads(resumed.stdout)
