@@ -2,9 +2,8 @@
 
 The migration runs as a real CLI subprocess from a Parquet source into each target kind; the
 test watches the state's wave markers and kills the process once they cover 40% of the source.
-Size: ``RESUME_VECTORS`` (default 20,000 x 8 in 20 files, 5 checkpoints; the issue's 300,000
-takes several minutes per target on this shared 2-core machine, so the same ratios are kept at
-a fifteenth of the size).
+Size: ``RESUME_VECTORS`` (default the issue's 300,000, dimension 8, in 30 files of one row group
+each, so 30 pieces in 5 waves of 6: the kill lands halfway through the third wave).
 """
 
 from __future__ import annotations
@@ -18,29 +17,48 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from io_connectors import Client, ConfigError, VectorBatch
 from pipelines import Migration
 from tests.fixtures.pinecone import PINECONE_TEST_KEY
 
-N = int(os.environ.get("RESUME_VECTORS", "20000"))
+N = int(os.environ.get("RESUME_VECTORS", "300000"))
 DIM = 8
-FILES = 20
+FILES = 30
+CHECKPOINTS = 5
 KILL_AT = 0.40
 RESUME_AT_MOST = 0.65
 
 
 def make_source(root: Path) -> Client:
+    """``N`` records in ``FILES`` files of one row group each, written with pyarrow directly in
+    the connector's own layout (a third of the ids integers, the rest strings)."""
     source = Client(provider="parquet", path=str(root))
     source.connector.create_index("src", DIM, "cosine")
+    folder = root / "src" / "__default__"
+    folder.mkdir(parents=True)
     rng = np.random.default_rng(7)
-    step = N // FILES
-    for first in range(0, N, step):
-        ids = [f"doc-{i}" if i % 3 else i for i in range(first, min(first + step, N))]
+    step = -(-N // FILES)
+    for number, first in enumerate(range(0, N, step)):
+        numbers = np.arange(first, min(first + step, N))
+        is_int = numbers % 3 == 0
+        ids = [str(i) if integer else f"doc-{i}" for i, integer in zip(numbers.tolist(), is_int.tolist())]
         values = rng.standard_normal((len(ids), DIM), dtype=np.float32)
-        metadata = [{"i": int(str(i).removeprefix("doc-")), "tag": f"t{first % 7}"} for i in ids]
-        source.connector.write("src", VectorBatch(ids, values, None, metadata, ""))
+        metadata = [f'{{"i": {i}, "tag": "t{first % 7}"}}' for i in numbers.tolist()]
+        table = pa.table(
+            {
+                "id": pa.array(ids, pa.string()),
+                "id_is_int": pa.array(is_int),
+                "values": pa.FixedSizeListArray.from_arrays(values.reshape(-1), DIM).cast(
+                    pa.list_(pa.float32())
+                ),
+                "metadata": pa.array(metadata, pa.string()),
+            }
+        )
+        pq.write_table(table, folder / f"part-{number:04d}.parquet", row_group_size=len(ids))
     return source
 
 
@@ -58,25 +76,40 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "pipelines.cli", *args]
 
 
+def reached(process: subprocess.Popen, state: Path, fraction: float, deadline: float) -> float:
+    """When the markers came to cover ``fraction`` of the source (the process still running)."""
+    while done_fraction(state) < fraction - 1e-9:
+        assert process.poll() is None, process.stderr.read().decode()[-2000:] if process.stderr else ""
+        assert time.monotonic() < deadline, f"the migration never reached {fraction:.0%}"
+        time.sleep(0.05)
+    return time.monotonic()
+
+
 def run_killed_then_resumed(source_uri: str, target_uri: str, state: Path, env: dict[str, str]) -> dict:
     args = ["migrate", "--source", source_uri, "--target", target_uri, "--state", str(state)]
     process = subprocess.Popen(
-        cli(*args, "--checkpoints", "5"),
+        cli(*args, "--checkpoints", str(CHECKPOINTS)),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 240
-    while done_fraction(state) < KILL_AT:
-        assert process.poll() is None, process.stderr.read().decode()[-2000:] if process.stderr else ""
-        assert time.monotonic() < deadline, "the migration never reached 40%"
-        time.sleep(0.05)
+    deadline = time.monotonic() + 600  # generous: CI machines are shared
+    # Kill halfway through the wave after the one that reaches 40% (timed by the wave before),
+    # so the killed wave has (most likely) written part of its records: the resume upserts them again.
+    wave_began = reached(process, state, KILL_AT - 1 / CHECKPOINTS, deadline)
+    wave_ended = reached(process, state, KILL_AT, deadline)
+    time.sleep((wave_ended - wave_began) / 2)
+    assert process.poll() is None, "the migration ended before the kill"
     process.send_signal(signal.SIGKILL)
     process.wait()
     killed_at = done_fraction(state)
-    assert KILL_AT <= killed_at < 1.0
+    assert KILL_AT <= killed_at < 1.0, killed_at
     resumed = subprocess.run(
-        cli(*args, "--resume", "--json"), env=env, capture_output=True, text=True, timeout=300
+        cli(*args, "--checkpoints", str(CHECKPOINTS), "--resume", "--json"),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads(resumed.stdout)
