@@ -190,22 +190,28 @@ class RecheckFn(beam.DoFn):
 
     def process(self, element: tuple[str, list[Any]]) -> Iterator[VectorBatch]:
         namespace, ids = element
-        source, target = self._connectors
-        current = source.fetch(self._source_index, list(ids), namespace).with_namespace(namespace)
-        if not len(current):
-            return  # deleted from the source since the read: the next pass sees it as extra
-        target_namespace = self._map.get(namespace, namespace)
-        held = target.fetch(
+        current = self._connectors[0].fetch(self._source_index, list(ids), namespace)
+        # a record deleted from the source since the read is left out: the next pass sees it as extra
+        keep = self._still_different(current.with_namespace(namespace)) if len(current) else []
+        if len(current) - len(keep):
+            self._counters["matched"].inc(len(current) - len(keep))
+        if keep:
+            self._counters["different"].inc(len(keep))
+            yield current.with_namespace(namespace).take(keep)
+
+    def _still_different(self, current: VectorBatch) -> list[int]:
+        """Rows of ``current`` whose copy is absent or differs by more than the documented changes."""
+        target_namespace = self._map.get(current.namespace, current.namespace)
+        held = self._connectors[1].fetch(
             self._target_index, target_ids(current.ids, self._ints_as_strings), target_namespace
-        ).with_namespace(target_namespace)
-        copies = {key: digest for key, (_, digest) in self._digests[1].process(held)}
+        )
+        copies = {
+            key: digest
+            for key, (_, digest) in self._digests[1].process(held.with_namespace(target_namespace))
+        }
         keep = []
         for row, (key, (_, digest)) in enumerate(self._digests[0].process(current)):
             copy = copies.get(key)
             if copy is None or not same_record(digest, copy, self._tolerant, self._declared):
                 keep.append(row)
-        if len(current) - len(keep):
-            self._counters["matched"].inc(len(current) - len(keep))
-        if keep:
-            self._counters["different"].inc(len(keep))
-            yield current.take(keep)
+        return keep
