@@ -129,11 +129,10 @@ class JoinFn(beam.DoFn):
         states, extra = join_bucket(parts[SOURCE], parts[TARGET], self._tolerant)
         row = 0
         for part in parts[SOURCE]:
-            for vector_id, state in zip(part.ids, states[row : row + len(part.ids)].tolist(), strict=True):
-                if state == MISSING:
-                    yield beam.pvalue.TaggedOutput("write", (part.namespace, vector_id))
-                elif state == CANDIDATE:
-                    yield beam.pvalue.TaggedOutput("recheck", (part.namespace, vector_id))
+            own = states[row : row + len(part.ids)]
+            for position in np.flatnonzero(own != MATCHED).tolist():
+                tag = "write" if own[position] == MISSING else "recheck"
+                yield beam.pvalue.TaggedOutput(tag, (part.namespace, part.ids[position]))
             row += len(part.ids)
         row = 0
         for part in parts[TARGET]:
