@@ -1,16 +1,17 @@
 """``sync``: bring a target up to date with its source, writing only what differs.
 
-One Beam job reads both sides with the deep-verify digests (``pipelines/verify.py``), joins them
-by (target namespace, target id), and for each source record that is missing from the target or
-differs from it fetches the record from the source by id and upserts it through the same
-``WriteToVectorStore`` a migration uses (same namespace map, id mapping, validation, chunking
-and failure handling). With ``delete_extra`` the target records no source record maps to are
-deleted; with ``dry_run`` nothing is written and the counts say what would be.
+One Beam job reads both sides, fingerprints every batch (``pipelines/fingerprints.py``), joins
+the fingerprints by (target namespace, target id) bucket by bucket and rechecks the records whose
+fingerprints differ with deep verify's per-record rules (``pipelines/sync_compare.py``). Source
+records missing from the target, or still different after the recheck, are upserted through the
+same ``WriteToVectorStore`` a migration uses (same namespace map, id mapping, validation,
+chunking and failure handling). With ``delete_extra`` the target records no source record maps
+to are deleted; with ``dry_run`` nothing is written and the counts say what would be.
 
 Fetching by id after the join (rather than carrying every vector through the shuffle) keeps the
-shuffle to small digests: a 1% change moves 1% of the vectors. A record deleted from the source
-between the read and the fetch is simply not written (the next pass deletes it from the target
-when ``delete_extra`` is on).
+shuffle to small fingerprints: a 1% change moves 1% of the vectors. A record deleted from the
+source between the read and the fetch is simply not written (the next pass deletes it from the
+target when ``delete_extra`` is on).
 
 ``changed_since=FIELD``: the target is not read; source records whose metadata ``FIELD`` is
 greater than the watermark the last sync stored in the state are upserted, and the new watermark
