@@ -62,6 +62,7 @@ def main() -> int:
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--dimension", type=int, default=128)
     parser.add_argument("--dsn", help="an existing server (default: a private embedded one)")
+    parser.add_argument("--port", type=int, default=55498, help="for the private embedded server")
     parser.add_argument("--hnsw", action="store_true", help="the target table has an HNSW index")
     parser.add_argument("--json", help="also write the result row to this file")
     args = parser.parse_args()
@@ -70,7 +71,7 @@ def main() -> int:
     dsn = args.dsn
     if dsn is None:
         data_dir = Path(tempfile.mkdtemp(prefix="vector-migrate-bench-"))
-        dsn = embedded_postgres.start(data_dir, port=55498)
+        dsn = embedded_postgres.start(data_dir, port=args.port)
     try:
         source = Client(provider="memory", store=f"bench-sync-{uuid.uuid4().hex[:8]}")
         source.create_index("src", dim, "cosine")
