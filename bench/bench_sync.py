@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -42,6 +43,12 @@ def fill(client: Client, ids: list, dim: int, seed: int) -> None:
         )
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def write_json(path: str, n: int, dim: int, hnsw: bool, sync_seconds: float, remigrate: float) -> None:
     ratio = remigrate / sync_seconds
     row = {
@@ -62,7 +69,7 @@ def main() -> int:
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--dimension", type=int, default=128)
     parser.add_argument("--dsn", help="an existing server (default: a private embedded one)")
-    parser.add_argument("--port", type=int, default=55498, help="for the private embedded server")
+    parser.add_argument("--port", type=int, default=0, help="for the private embedded server (0: a free one)")
     parser.add_argument("--hnsw", action="store_true", help="the target table has an HNSW index")
     parser.add_argument("--json", help="also write the result row to this file")
     args = parser.parse_args()
@@ -71,7 +78,7 @@ def main() -> int:
     dsn = args.dsn
     if dsn is None:
         data_dir = Path(tempfile.mkdtemp(prefix="vector-migrate-bench-"))
-        dsn = embedded_postgres.start(data_dir, port=args.port)
+        dsn = embedded_postgres.start(data_dir, port=args.port or free_port())
     try:
         source = Client(provider="memory", store=f"bench-sync-{uuid.uuid4().hex[:8]}")
         source.create_index("src", dim, "cosine")
