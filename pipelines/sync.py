@@ -1,16 +1,17 @@
 """``sync``: bring a target up to date with its source, writing only what differs.
 
-One Beam job reads both sides with the deep-verify digests (``pipelines/verify.py``), joins them
-by (target namespace, target id), and for each source record that is missing from the target or
-differs from it fetches the record from the source by id and upserts it through the same
-``WriteToVectorStore`` a migration uses (same namespace map, id mapping, validation, chunking
-and failure handling). With ``delete_extra`` the target records no source record maps to are
-deleted; with ``dry_run`` nothing is written and the counts say what would be.
+One Beam job reads both sides, fingerprints every batch (``pipelines/fingerprints.py``), joins
+the fingerprints by (target namespace, target id) bucket by bucket and rechecks the records whose
+fingerprints differ with deep verify's per-record rules (``pipelines/sync_compare.py``). Source
+records missing from the target, or still different after the recheck, are upserted through the
+same ``WriteToVectorStore`` a migration uses (same namespace map, id mapping, validation,
+chunking and failure handling). With ``delete_extra`` the target records no source record maps
+to are deleted; with ``dry_run`` nothing is written and the counts say what would be.
 
 Fetching by id after the join (rather than carrying every vector through the shuffle) keeps the
-shuffle to small digests: a 1% change moves 1% of the vectors. A record deleted from the source
-between the read and the fetch is simply not written (the next pass deletes it from the target
-when ``delete_extra`` is on).
+shuffle to small fingerprints: a 1% change moves 1% of the vectors. A record deleted from the
+source between the read and the fetch is simply not written (the next pass deletes it from the
+target when ``delete_extra`` is on).
 
 ``changed_since=FIELD``: the target is not read; source records whose metadata ``FIELD`` is
 greater than the watermark the last sync stored in the state are upserted, and the new watermark
@@ -27,7 +28,6 @@ import json
 import shutil
 import tempfile
 import time
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,13 +47,13 @@ from io_connectors.core.retry import METRICS_NAMESPACE
 from pipelines.planning import DEFAULT_BATCH_SIZE, ensure_target, plan_migration
 from pipelines.runner import job_counters
 from pipelines.state import StateStore, default_location
-from pipelines.verify import DigestFn, RecordDigest, same_record
+from pipelines.sync_compare import SOURCE, TARGET, FingerprintFn, JoinFn, RecheckFn
 
 if TYPE_CHECKING:
     from pipelines.migration import Migration, MigrationError
 
 SYNC_STATE = "sync.json"
-RECORDS_PER_BUCKET = 20_000  # a bucket's digests are compared in one worker's memory
+RECORDS_PER_BUCKET = 250_000  # a bucket's fingerprints (~100 bytes a record) are joined in one worker
 MAX_BUCKETS = 4096
 
 
@@ -85,80 +85,6 @@ class SyncResult:
                 {"error_class": e.error_class, "message": e.message, "ids": e.ids[:20]} for e in self.errors
             ]
         }
-
-
-def bucket_of(key: tuple[str, Any], buckets: int) -> int:
-    """The same bucket for the same (namespace, id) in every process (``hash`` is salted)."""
-    return zlib.crc32(repr(key).encode()) % buckets
-
-
-class BucketDigestsFn(beam.DoFn):
-    """A batch -> one element per bucket holding the digests of its records in that bucket.
-
-    The join shuffles these lists, not one element per record: Beam costs tens of microseconds
-    per shuffled element here, which made a per-record join slower than re-writing everything.
-    Source rows carry the record's own namespace and id, so a record to write can be fetched."""
-
-    def __init__(self, digest: DigestFn, buckets: int, source: bool) -> None:
-        self._digest = digest
-        self._buckets = buckets
-        self._source = source
-
-    def setup(self) -> None:
-        self._digest.setup()
-
-    def process(self, batch: VectorBatch) -> Iterator[Any]:
-        grouped: dict[int, list[tuple]] = {}
-        rows = self._digest.process(batch)  # one per row, in order
-        for (key, (_, d)), original in zip(rows, batch.ids, strict=True):
-            # a plain tuple pickles several times faster than the dataclass
-            digest = (d.fields, d.sparse, d.dense, d.dense_head, d.sketch, d.rewritten)
-            row = (key, digest, batch.namespace, original) if self._source else (key, digest)
-            grouped.setdefault(bucket_of(key, self._buckets), []).append(row)
-        side = "source" if self._source else "target"
-        for bucket, digests in grouped.items():
-            yield bucket, (side, digests)
-
-
-class SyncCompareFn(beam.DoFn):
-    """Per bucket, per record: ``write`` (source namespace, source id) when missing or
-    different, ``delete`` (target namespace, target id) when extra."""
-
-    def __init__(self, tolerant: bool, declared: frozenset[str] = frozenset()) -> None:
-        self._tolerant = tolerant
-        self._declared = declared  # the target's documented one-way changes: not a difference
-        self._counters = {
-            kind: Metrics.counter(METRICS_NAMESPACE, f"sync_{kind}")
-            for kind in ("missing", "different", "extra", "matched")
-        }
-
-    def process(self, element: tuple[int, list[tuple[str, list[tuple]]]]) -> Iterator[Any]:
-        _, sides = element
-        source: dict[Any, tuple] = {}
-        target: dict[Any, tuple] = {}
-        for side, rows in sides:
-            if side == "source":
-                source.update((row[0], row[1:]) for row in rows)
-            else:
-                target.update(rows)
-        counts = dict.fromkeys(self._counters, 0)
-        for key, (digest, source_ns, original) in source.items():
-            held = target.pop(key, None)
-            if held is None:
-                kind = "missing"
-            elif same_record(RecordDigest(*digest), RecordDigest(*held), self._tolerant, self._declared):
-                kind = "matched"
-            else:
-                kind = "different"
-            counts[kind] += 1
-            if kind != "matched":
-                yield beam.pvalue.TaggedOutput("write", (source_ns, original))
-        for namespace, vector_id in target:
-            counts["extra"] += 1
-            yield beam.pvalue.TaggedOutput("delete", (namespace, vector_id))
-        for kind, count in counts.items():
-            if count:
-                self._counters[kind].inc(count)
 
 
 class IdChunks(beam.PTransform):
@@ -304,10 +230,11 @@ def sync_indexes(
     else:
         tolerant = target.connector.capabilities.normalizes_cosine and plan.source.metric == "cosine"
         int_as_str = not target.connector.capabilities.int_ids
-        source_digest = DigestFn("source", dict(plan.namespaces), int_as_str, tolerant, target.spec)
-        buckets = max(1, min(MAX_BUCKETS, plan.total // RECORDS_PER_BUCKET))
+        buckets = max(1, min(MAX_BUCKETS, -(-plan.total // RECORDS_PER_BUCKET)))
         sides = [
-            source_read.batches | "DigestSource" >> beam.ParDo(BucketDigestsFn(source_digest, buckets, True))
+            source_read.batches
+            | "FingerprintSource"
+            >> beam.ParDo(FingerprintFn(SOURCE, buckets, plan.namespaces, int_as_str, tolerant, target.spec))
         ]
         target_namespaces = sorted(set(plan.namespaces.values())) if source_namespace is not None else [None]
         target_splits = [] if target_info is None else [
@@ -322,23 +249,33 @@ def sync_indexes(
         failed.append(target_read[FAILED_TAG])
         sides.append(
             target_read.batches
-            | "DigestTarget"
-            >> beam.ParDo(BucketDigestsFn(DigestFn("target", {}, False, tolerant), buckets, False))
+            | "FingerprintTarget" >> beam.ParDo(FingerprintFn(TARGET, buckets, tolerant=tolerant))
         )
         compared = (
             sides
             | "BothSides" >> beam.Flatten()
             | "ByBucket" >> beam.GroupByKey()
-            | "Compare"
-            >> beam.ParDo(SyncCompareFn(tolerant, target.connector.one_way_changes)).with_outputs(
-                "write", "delete"
-            )
+            | "Join" >> beam.ParDo(JoinFn(tolerant)).with_outputs("write", "recheck", "delete")
         )
-        to_write = (
+        recheck = RecheckFn(
+            (source.spec, source_index),
+            (target.spec, target_index),
+            plan.namespaces,
+            int_as_str,
+            tolerant,
+            target.connector.one_way_changes,
+        )
+        different = (
+            compared.recheck
+            | "CandidatesByNamespace" >> IdChunks(batch_size)
+            | "Recheck" >> beam.ParDo(recheck)
+        )
+        missing = (
             compared.write
             | "ByNamespace" >> IdChunks(batch_size)
-            | "FetchChanged" >> beam.ParDo(FetchFn(source.spec, source_index))
+            | "FetchMissing" >> beam.ParDo(FetchFn(source.spec, source_index))
         )
+        to_write = (missing, different) | "Changed" >> beam.Flatten()
         if delete_extra and not dry_run:
             _ = (
                 compared.delete

@@ -99,6 +99,22 @@ def verify_counts(
     return VerificationResult(match, source_count, target_count, namespaces=per_namespace)
 
 
+_PROJECTIONS: dict[int, np.ndarray] = {}
+
+
+def sketch_rows(values: np.ndarray) -> np.ndarray:
+    """(n, SKETCH_SIZE) projections of each row's unit vector on fixed random directions: equal
+    within SKETCH_TOLERANCE for a vector and its normalised copy."""
+    dimension = values.shape[1]
+    if dimension not in _PROJECTIONS:
+        rng = np.random.default_rng(20261125 + dimension)
+        _PROJECTIONS[dimension] = rng.standard_normal((dimension, SKETCH_SIZE)).astype(np.float64)
+    wide = values.astype(np.float64)
+    norms = np.linalg.norm(wide, axis=1, keepdims=True)
+    unit = np.divide(wide, norms, out=np.zeros_like(wide), where=norms > 0)
+    return unit @ _PROJECTIONS[dimension]
+
+
 class DigestFn(beam.DoFn):
     """(namespace, id) -> digest, applying the migration's namespace and id mapping."""
 
@@ -116,17 +132,10 @@ class DigestFn(beam.DoFn):
         self._sketch = sketch
         self._stored_as = stored_as  # the target, whose documented metadata transforms apply
         self._stored: Callable[[Metadata | None], Metadata | None] | None = None
-        self._projections: dict[int, np.ndarray] = {}
 
     def setup(self) -> None:
         if self._stored_as is not None:
             self._stored = make_connector(self._stored_as).stored_metadata
-
-    def _projection(self, dimension: int) -> np.ndarray:
-        if dimension not in self._projections:
-            rng = np.random.default_rng(20261125 + dimension)
-            self._projections[dimension] = rng.standard_normal((dimension, SKETCH_SIZE)).astype(np.float64)
-        return self._projections[dimension]
 
     def process(self, batch: VectorBatch):
         namespace = self._map.get(batch.namespace, batch.namespace)
@@ -140,10 +149,7 @@ class DigestFn(beam.DoFn):
             batch = VectorBatch(batch.ids, batch.values, batch.sparse, metadata, batch.namespace)
         sketches = None
         if self._sketch and batch.values is not None:
-            values = batch.values.astype(np.float64)
-            norms = np.linalg.norm(values, axis=1, keepdims=True)
-            unit = np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
-            sketches = unit @ self._projection(values.shape[1])
+            sketches = sketch_rows(batch.values)
         for row, vector_id in enumerate(batch.ids):
             if self._ints_as_strings and isinstance(vector_id, int):
                 vector_id = str(vector_id)

@@ -19,18 +19,21 @@ DIM = 8
 CHANGE = N // 100  # 1%
 
 
-def batch(ids: list, seed: int, version: int = 0) -> VectorBatch:
+def batch(ids: list, seed: int, version: int = 0, scores: bool = False) -> VectorBatch:
     rng = np.random.default_rng(seed)
     values = rng.standard_normal((len(ids), DIM), dtype=np.float32)
     metadata = [{"k": str(i), "version": version, "updated": version} for i in ids]
+    if scores:  # random floats: some come back from Qdrant a unit in the last place away
+        for meta, score in zip(metadata, rng.random(len(ids)).tolist()):
+            meta["score"] = score
     return VectorBatch(ids, values, None, metadata, "ns")
 
 
-def migrated_pair(target: Client | None = None) -> tuple[Client, Client, Migration]:
+def migrated_pair(target: Client | None = None, scores: bool = False) -> tuple[Client, Client, Migration]:
     source = Client(provider="memory", store=unique_name("sync-src"))
     target = target or Client(provider="memory", store=unique_name("sync-dst"))
     source.create_index("src", DIM, "cosine")
-    source.connector.write("src", batch([f"v{i}" if i % 2 else i for i in range(N)], seed=1))
+    source.connector.write("src", batch([f"v{i}" if i % 2 else i for i in range(N)], seed=1, scores=scores))
     migration = Migration(source, target)
     assert migration.migrate("src", "dst").migrated_count == N
     return source, target, migration
@@ -71,6 +74,22 @@ def test_sync_into_pgvector_writes_only_the_changes(postgres_dsn: str, pg_schema
     source, _, migration = migrated_pair(target)
     change_one_percent(source)
     result = migration.sync("src", "dst", delete_extra=True)
+    assert result.written_count == 2 * CHANGE and result.deleted_count == CHANGE
+    assert migration.verify("src", "dst", deep=True).match
+
+
+def test_sync_into_qdrant_judges_its_one_way_changes_as_verify_does(tmp_path) -> None:
+    """Qdrant's engine stores cosine vectors normalised and returns some payload floats a unit in
+    the last place away: such copies are not rewritten, while real changes are."""
+    target = Client(provider="qdrant", edge_path=str(tmp_path / "edge"))
+    source, _, migration = migrated_pair(target, scores=True)
+    settled = migration.sync("src", "dst", delete_extra=True)
+    assert settled.in_sync and settled.written_count == 0, settled.summary()
+    assert settled.matched_count == N
+    assert settled.metrics.get("sync_candidates", 0) > 0  # the ulp-rounded ones, rechecked by verify's rules
+    change_one_percent(source)
+    result = migration.sync("src", "dst", delete_extra=True)
+    assert (result.missing_count, result.different_count, result.extra_count) == (CHANGE, CHANGE, CHANGE)
     assert result.written_count == 2 * CHANGE and result.deleted_count == CHANGE
     assert migration.verify("src", "dst", deep=True).match
 
