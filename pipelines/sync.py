@@ -17,8 +17,10 @@ target when ``delete_extra`` is on).
 greater than the watermark the last sync stored in the state are upserted, and the new watermark
 (the largest value seen) is stored once the job succeeded. ``FIELD`` must grow with every update
 (a version counter, or a timestamp fine enough that no update shares the watermark's value).
-The source is still scanned in full (the connector contract has no filtered read yet); what is
-saved is the target read and the join.
+The source splits carry the watermark as a ``ChangedSince`` read hint: connectors that can
+filter in their query (pgvector) read only the records that may have changed, others scan in
+full; ``ChangedSinceFn`` applies the exact test either way. Also saved: the target read and the
+join.
 Deletions cannot be seen through an update-time field, so ``delete_extra`` is refused with it.
 """
 
@@ -29,7 +31,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
@@ -38,7 +40,7 @@ from apache_beam.metrics import Metrics
 
 from io_connectors.beam.read import ReadVectors
 from io_connectors.beam.transforms import ReadPlannedSplits, WriteToVectorStore
-from io_connectors.core.contract import Connector, ConnectorSpec
+from io_connectors.core.contract import ChangedSince, Connector, ConnectorSpec
 from io_connectors.core.errors import ConfigError
 from io_connectors.core.failures import FAILED_TAG
 from io_connectors.core.records import VectorBatch
@@ -214,7 +216,10 @@ def sync_indexes(
     watermark = (store.read_json(SYNC_STATE) or {}).get(changed_since) if changed_since else None
     scratch = tempfile.mkdtemp(prefix="vector-migrate-sync-")
     pipeline = beam.Pipeline(runner=runner.runner, options=runner.options)
-    source_read = pipeline | "ReadSource" >> ReadPlannedSplits(source, plan.splits)
+    splits = plan.splits
+    if changed_since and watermark is not None:  # a hint connectors may push into their reads
+        splits = [replace(split, changed_since=ChangedSince(changed_since, watermark)) for split in splits]
+    source_read = pipeline | "ReadSource" >> ReadPlannedSplits(source, splits)
     failed = [source_read[FAILED_TAG]]
     if changed_since:
         changed = source_read.batches | "ChangedSince" >> beam.ParDo(

@@ -92,11 +92,29 @@ class IndexInfo:
 
 
 @dataclass(frozen=True)
+class ChangedSince:
+    """A hint a read may push into its query: records whose metadata ``field`` is after
+    ``after`` (a number or a string) are the ones wanted.
+
+    A connector that can filter in its query reads every record whose ``field`` is missing, is
+    not of ``after``'s type, or is greater than ``after`` (numbers by value, strings by code
+    point, as Python compares them), and may skip the rest; a connector that cannot ignores the
+    hint. Either way the pipeline applies the exact test after the read, so the hint only saves
+    reading: it never decides what is written, and a record without the field still reaches the
+    check that reports it.
+    """
+
+    field: str
+    after: int | float | str
+
+
+@dataclass(frozen=True)
 class Split:
     """A small description of part of a read: positions [start, stop) of one namespace.
 
     ``key`` is the connector's own locator (a file, a table, an id list); it must stay small
-    and picklable because splits are shuffled between workers.
+    and picklable because splits are shuffled between workers. ``changed_since`` is an optional
+    read hint (see ``ChangedSince``).
     """
 
     index: str
@@ -106,6 +124,7 @@ class Split:
     batch_size: int
     key: Any = None
     estimated_count: int | None = None
+    changed_since: ChangedSince | None = None
 
     def with_range(self, start: int, stop: int) -> Split:
         return replace(self, start=start, stop=stop)

@@ -446,7 +446,7 @@ class PgvectorConnector(Connector):
 
     def _read_pages(self, layout: TableLayout, split: Split, first: int, stop: int | None) -> list[tuple]:
         namespace = split.namespace if split.key.namespace_filter else None
-        query = statements.read_pages(layout, namespace, first, stop)
+        query = statements.read_pages(layout, namespace, first, stop, split.changed_since)
         return self._call(
             lambda conn: _binary_rows(conn, query),
             f"reading pages {first}..{'' if stop is None else stop} of {layout.label}",

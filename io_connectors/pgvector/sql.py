@@ -16,11 +16,13 @@ would break it. Names are always ``sql.Identifier``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from psycopg import sql
 
+from io_connectors.core.contract import ChangedSince
 from io_connectors.core.fields import DOCUMENT_KEY
 from io_connectors.core.records import IdValue
 from io_connectors.pgvector.codec import STAGE_COLUMNS, is_uuid
@@ -117,11 +119,43 @@ def _tid(page: int) -> sql.Composable:
     return sql.SQL("{}::tid").format(sql.Literal(f"({int(page)},0)"))
 
 
-def read_pages(layout: TableLayout, namespace: str | None, first: int, stop: int | None) -> sql.Composed:
-    """Rows on pages [first, stop) by a TID range scan; ``stop`` None: every page from ``first``."""
+def changed_filter(layout: TableLayout, changed: ChangedSince) -> sql.Composable | None:
+    """The ``ChangedSince`` hint as a condition: rows whose field is missing, of another JSON type
+    or after the watermark. Strings compare in the "C" collation (code point order, as Python
+    compares them), numbers as jsonb numerics; other watermark types push nothing down."""
+    value = _metadata_expr(layout)
+    field = sql.Literal(changed.field)
+    after = changed.after
+    if isinstance(after, bool) or not isinstance(after, (int, float, str)):
+        return None
+    if isinstance(after, float) and not math.isfinite(after):
+        return None
+    if isinstance(after, str):
+        string_test = sql.SQL('(({})->>{}) COLLATE "C" > {}')
+        kind, test = "string", string_test.format(value, field, sql.Literal(after))
+    else:
+        number_test = sql.SQL("(({})->{}) > {}::jsonb")
+        kind, test = "number", number_test.format(value, field, sql.Literal(repr(after)))
+    return sql.SQL("(({v})->{f} IS NULL OR jsonb_typeof(({v})->{f}) <> {k} OR {test})").format(
+        v=value, f=field, k=sql.Literal(kind), test=test
+    )
+
+
+def read_pages(
+    layout: TableLayout,
+    namespace: str | None,
+    first: int,
+    stop: int | None,
+    changed: ChangedSince | None = None,
+) -> sql.Composed:
+    """Rows on pages [first, stop) by a TID range scan; ``stop`` None: every page from ``first``;
+    with ``changed``, only the rows that hint may want (see ``changed_filter``)."""
     conditions = [sql.SQL("ctid >= {}").format(_tid(first)), *_row_filter(layout, namespace)]
     if stop is not None:
         conditions.append(sql.SQL("ctid < {}").format(_tid(stop)))
+    narrowed = changed_filter(layout, changed) if changed is not None else None
+    if narrowed is not None:
+        conditions.append(narrowed)
     return sql.SQL("SELECT {} FROM {} {}").format(select_list(layout), layout.ident, _where(conditions))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import atexit
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from io_connectors.core.contract import ChangedSince
 from io_connectors.core.errors import ConfigError
 
 LOG = logging.getLogger(__name__)
@@ -55,6 +57,25 @@ class FieldFilter:
 
     field: str
     value: str
+
+
+UnchangedBound = tuple[str, float]
+#: Integers up to here are exact as the float64 values Qdrant's range conditions compare.
+EXACT_FLOAT_INTEGERS = 2**53
+
+
+def unchanged_bound(changed: ChangedSince | None) -> UnchangedBound | None:
+    """A ``ChangedSince`` read hint as (field, bound): points whose numeric ``field`` is at most
+    ``bound`` are unchanged and may be left out; every other point (field missing, not a number,
+    greater) is read. None where Qdrant cannot express the hint exactly: a string watermark
+    (Qdrant's datetime ranges parse times, they do not compare text) or an integer beyond
+    float64's exact range."""
+    if changed is None or isinstance(changed.after, (bool, str)):
+        return None
+    after = changed.after
+    if not isinstance(after, (int, float)) or not math.isfinite(after) or abs(after) >= EXACT_FLOAT_INTEGERS:
+        return None
+    return changed.field, float(after)
 
 
 @dataclass
@@ -121,13 +142,25 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def scroll(
-        self, name: str, names: VectorNames, where: FieldFilter | None, offset: StoredId | None, limit: int
+        self,
+        name: str,
+        names: VectorNames,
+        where: FieldFilter | None,
+        offset: StoredId | None,
+        limit: int,
+        unchanged: UnchangedBound | None = None,
     ) -> Points:
-        """Points in id order from ``offset``, with vectors and payloads, and the next offset."""
+        """Points in id order from ``offset``, with vectors and payloads, and the next offset;
+        ``unchanged`` (see ``unchanged_bound``) leaves out the points it marks."""
 
     @abc.abstractmethod
     def scroll_ids(
-        self, name: str, where: FieldFilter | None, offset: StoredId | None, limit: int
+        self,
+        name: str,
+        where: FieldFilter | None,
+        offset: StoredId | None,
+        limit: int,
+        unchanged: UnchangedBound | None = None,
     ) -> tuple[list[StoredId], StoredId | None]: ...
 
     @abc.abstractmethod

@@ -26,6 +26,7 @@ from io_connectors.qdrant.backend import (
     SharedHandle,
     SharedStores,
     StoredId,
+    UnchangedBound,
     VectorNames,
     canonical_metric,
     distance_name,
@@ -143,14 +144,20 @@ class QdrantClientBackend(Backend):
         )
 
     def scroll(
-        self, name: str, names: VectorNames, where: FieldFilter | None, offset: StoredId | None, limit: int
+        self,
+        name: str,
+        names: VectorNames,
+        where: FieldFilter | None,
+        offset: StoredId | None,
+        limit: int,
+        unchanged: UnchangedBound | None = None,
     ) -> Points:
         records, next_offset = self._call(
             f"scrolling {name!r}",
             name,
             lambda: self._client.scroll(
                 name,
-                scroll_filter=_filter(where),
+                scroll_filter=_filter(where, unchanged),
                 limit=limit,
                 offset=offset,
                 with_payload=True,
@@ -162,13 +169,18 @@ class QdrantClientBackend(Backend):
         return points
 
     def scroll_ids(
-        self, name: str, where: FieldFilter | None, offset: StoredId | None, limit: int
+        self,
+        name: str,
+        where: FieldFilter | None,
+        offset: StoredId | None,
+        limit: int,
+        unchanged: UnchangedBound | None = None,
     ) -> tuple[list[StoredId], StoredId | None]:
         records, next_offset = self._call(
             f"scrolling ids of {name!r}",
             name,
             lambda: self._client.scroll(
-                name, scroll_filter=_filter(where), limit=limit, offset=offset, with_payload=False
+                name, scroll_filter=_filter(where, unchanged), limit=limit, offset=offset, with_payload=False
             ),
         )
         return [r.id for r in records], next_offset
@@ -245,14 +257,16 @@ def _enum_value(value: Any) -> str:
     return value.value if hasattr(value, "value") else str(value)
 
 
-def _filter(where: FieldFilter | None) -> models.Filter | None:
-    if where is None:
-        return None
-    if where.value == "":
-        return models.Filter(must=[models.IsEmptyCondition(is_empty=models.PayloadField(key=where.field))])
-    return models.Filter(
-        must=[models.FieldCondition(key=where.field, match=models.MatchValue(value=where.value))]
-    )
+def _filter(where: FieldFilter | None, unchanged: UnchangedBound | None = None) -> models.Filter | None:
+    must: list[models.Condition] = []
+    if where is not None and where.value == "":
+        must.append(models.IsEmptyCondition(is_empty=models.PayloadField(key=where.field)))
+    elif where is not None:
+        must.append(models.FieldCondition(key=where.field, match=models.MatchValue(value=where.value)))
+    must_not: list[models.Condition] = []
+    if unchanged is not None:
+        must_not.append(models.FieldCondition(key=unchanged[0], range=models.Range(lte=unchanged[1])))
+    return models.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
 
 def _vectors(names: VectorNames, points: Points) -> Iterator[Any]:

@@ -30,6 +30,7 @@ from io_connectors.qdrant.backend import (
     SharedHandle,
     SharedStores,
     StoredId,
+    UnchangedBound,
     VectorNames,
     canonical_metric,
     distance_name,
@@ -168,10 +169,16 @@ class EdgeBackend(Backend):
         self._on("upserting into", name, lambda s: s.update(qe.UpdateOperation.upsert_points(batch)))
 
     def scroll(
-        self, name: str, names: VectorNames, where: FieldFilter | None, offset: StoredId | None, limit: int
+        self,
+        name: str,
+        names: VectorNames,
+        where: FieldFilter | None,
+        offset: StoredId | None,
+        limit: int,
+        unchanged: UnchangedBound | None = None,
     ) -> Points:
         request = qe.ScrollRequest(
-            offset=offset, limit=limit, filter=_filter(where), with_payload=True, with_vector=True
+            offset=offset, limit=limit, filter=_filter(where, unchanged), with_payload=True, with_vector=True
         )
         records, next_offset = self._on("scrolling", name, lambda s: s.scroll(request))
         points = _points(records, names)
@@ -179,10 +186,19 @@ class EdgeBackend(Backend):
         return points
 
     def scroll_ids(
-        self, name: str, where: FieldFilter | None, offset: StoredId | None, limit: int
+        self,
+        name: str,
+        where: FieldFilter | None,
+        offset: StoredId | None,
+        limit: int,
+        unchanged: UnchangedBound | None = None,
     ) -> tuple[list[StoredId], StoredId | None]:
         request = qe.ScrollRequest(
-            offset=offset, limit=limit, filter=_filter(where), with_payload=False, with_vector=False
+            offset=offset,
+            limit=limit,
+            filter=_filter(where, unchanged),
+            with_payload=False,
+            with_vector=False,
         )
         records, next_offset = self._on("scrolling ids of", name, lambda s: s.scroll(request))
         return [r.id for r in records], next_offset
@@ -232,12 +248,16 @@ class EdgeBackend(Backend):
         self._on("deleting points of", name, lambda s: s.update(operation))
 
 
-def _filter(where: FieldFilter | None) -> qe.Filter | None:
-    if where is None:
-        return None
-    if where.value == "":
-        return qe.Filter(must=[qe.IsEmptyCondition(where.field)])
-    return qe.Filter(must=[qe.FieldCondition(where.field, match=qe.MatchValue(where.value))])
+def _filter(where: FieldFilter | None, unchanged: UnchangedBound | None = None) -> qe.Filter | None:
+    must: list[Any] = []
+    if where is not None and where.value == "":
+        must.append(qe.IsEmptyCondition(where.field))
+    elif where is not None:
+        must.append(qe.FieldCondition(where.field, match=qe.MatchValue(where.value)))
+    must_not: list[Any] = []
+    if unchanged is not None:
+        must_not.append(qe.FieldCondition(unchanged[0], range=qe.RangeFloat(lte=unchanged[1])))
+    return qe.Filter(must=must or None, must_not=must_not or None) if must or must_not else None
 
 
 def _points(records: Sequence[Any], names: VectorNames) -> Points:

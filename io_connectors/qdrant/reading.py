@@ -30,7 +30,14 @@ import numpy as np
 
 from io_connectors.core.contract import Split, Tracker
 from io_connectors.core.records import UnreadableRecords, VectorBatch, metadata_nbytes
-from io_connectors.qdrant.backend import Backend, Points, StoredId, VectorNames
+from io_connectors.qdrant.backend import (
+    Backend,
+    Points,
+    StoredId,
+    UnchangedBound,
+    VectorNames,
+    unchanged_bound,
+)
 from io_connectors.qdrant.ids import cut_positions, offset_at, position
 from io_connectors.qdrant.namespaces import Place
 from io_connectors.qdrant.points import to_batches
@@ -57,13 +64,16 @@ class NamespaceReader:
     retrying: Retrying
     place: Place
 
-    def list_ids(self, offset: Any) -> Iterator[StoredId]:
-        """Every id of the namespace from ``offset`` on, in order, a page at a time."""
+    def list_ids(self, offset: Any, unchanged: UnchangedBound | None = None) -> Iterator[StoredId]:
+        """Every id of the namespace from ``offset`` on, in order, a page at a time (without the
+        points ``unchanged`` marks)."""
         backend, place = self.backend, self.place
         while offset is not None:
             ids, offset = self.retrying(
                 "list ids",
-                lambda o=offset: backend.scroll_ids(place.collection, place.where, o, backend.id_page_size),
+                lambda o=offset: backend.scroll_ids(
+                    place.collection, place.where, o, backend.id_page_size, unchanged
+                ),
             )
             yield from ids
 
@@ -101,7 +111,8 @@ class NamespaceReader:
         """Read the tracker's range; ``self.place`` must be the one ``split`` was planned with."""
         namespace, field = self.place, self.place.field
         reader = self if split.key.filtered else replace(self, place=namespace.unfiltered())
-        pages = reader._pages(names, tracker.current_restriction(), split.batch_size, dimension)
+        unchanged = unchanged_bound(split.changed_since)
+        pages = reader._pages(names, tracker.current_restriction(), split.batch_size, dimension, unchanged)
         claim, check = tracker.try_claim, namespace.where is not None and not split.key.filtered
         for points in pages:
             claimed = 0  # claims succeed for a prefix of the page
@@ -118,13 +129,18 @@ class NamespaceReader:
                 return
 
     def _pages(
-        self, names: VectorNames, restriction: Any, batch_size: int, dimension: int
+        self,
+        names: VectorNames,
+        restriction: Any,
+        batch_size: int,
+        dimension: int,
+        unchanged: UnchangedBound | None = None,
     ) -> Iterator[Points]:
         backend, place = self.backend, self.place
         page_size = page_points(backend, batch_size, dimension, 256)
         if backend.scans_per_request:
             ids = []
-            for stored in self.list_ids(offset_at(restriction.start)):
+            for stored in self.list_ids(offset_at(restriction.start), unchanged):
                 if position(stored) >= restriction.stop:
                     break
                 ids.append(stored)
@@ -139,7 +155,9 @@ class NamespaceReader:
         while offset is not None:
             points = self.retrying(
                 f"scroll {place.collection!r}",
-                lambda o=offset, n=page_size: backend.scroll(place.collection, names, place.where, o, n),
+                lambda o=offset, n=page_size: backend.scroll(
+                    place.collection, names, place.where, o, n, unchanged
+                ),
             )
             yield points
             offset = points.next_offset

@@ -134,6 +134,63 @@ def test_changed_since_writes_records_updated_after_the_last_sync(tmp_path) -> N
         migration.sync("src", "dst", changed_since="updated", delete_extra=True)
 
 
+def stamped(ids: list, seed: int, version: int, as_text: bool) -> VectorBatch:
+    """A batch whose ``updated`` field is the version, or an ISO time growing with it."""
+    rows = batch(ids, seed, version)
+    if as_text:
+        for meta in rows.metadata:
+            meta["updated"] = f"2026-12-{version + 1:02d}T08:00:00Z"
+    return rows
+
+
+# (source, watermark as ISO text?, whether the source reads only what the watermark lets through)
+CHANGED_SINCE_CASES = [
+    ("pgvector", False, True),
+    ("pgvector", True, True),  # compared as text in the "C" collation
+    ("qdrant-edge", False, True),
+    ("qdrant-local", False, True),  # qdrant-client's local mode: ids listed with the filter
+    ("qdrant-edge", True, False),  # Qdrant's ranges do not compare text: a full scan, still exact
+]
+
+
+def changed_since_source(kind: str, postgres_dsn: str, pg_schema: str, tmp_path) -> Client:
+    if kind == "pgvector":
+        return Client(provider="pgvector", dsn=postgres_dsn, schema=pg_schema)
+    if kind == "qdrant-edge":
+        return Client(provider="qdrant", edge_path=str(tmp_path / "edge"))
+    return Client(provider="qdrant", path=str(tmp_path / "local"))
+
+
+@pytest.mark.parametrize(("kind", "as_text", "pushed_down"), CHANGED_SINCE_CASES)
+def test_changed_since_reads_only_the_changed_records_where_the_source_can_filter(
+    postgres_dsn: str, pg_schema: str, tmp_path, kind: str, as_text: bool, pushed_down: bool
+) -> None:
+    source = changed_since_source(kind, postgres_dsn, pg_schema, tmp_path)
+    source.create_index("src", DIM, "cosine")
+    source.connector.write("src", stamped([f"v{i}" for i in range(N)], seed=1, version=0, as_text=as_text))
+    migration = Migration(source, Client(provider="memory", store=unique_name("sync-dst")))
+    assert migration.migrate("src", "dst").migrated_count == N
+    state = str(tmp_path / "state")
+    first = migration.sync("src", "dst", changed_since="updated", state=state)
+    assert first.metrics["vectors_read"] == N  # no watermark yet: the whole source
+
+    updated, inserted = [f"v{i}" for i in range(0, N, 100)], [f"new-{i}" for i in range(CHANGE)]
+    source.connector.write("src", stamped(updated, seed=2, version=1, as_text=as_text))
+    source.connector.write("src", stamped(inserted, seed=3, version=1, as_text=as_text))
+    second = migration.sync("src", "dst", changed_since="updated", state=state)
+    assert second.metrics["vectors_read"] == (2 * CHANGE if pushed_down else N + CHANGE)
+    assert second.changed_count == second.written_count == 2 * CHANGE
+    assert migration.verify("src", "dst", deep=True).match
+    again = migration.sync("src", "dst", changed_since="updated", state=state)
+    assert again.changed_count == 0 and again.written_count == 0
+    assert again.metrics.get("vectors_read", 0) == (0 if pushed_down else N + CHANGE)
+
+    bare = VectorBatch(["bare"], np.ones((1, DIM), np.float32), None, [{"k": "no time"}], "ns")
+    source.connector.write("src", bare)  # pushed down or not, a record without the field is reported
+    with pytest.raises(Exception, match="record 'bare' of namespace 'ns' has no 'updated' metadata field"):
+        migration.sync("src", "dst", changed_since="updated", state=state)
+
+
 def test_sync_and_replay_from_the_command_line(capsys) -> None:
     from pipelines import cli
 
