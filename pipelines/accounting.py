@@ -86,35 +86,48 @@ class _IdTally(beam.CombineFn):
             merged.extend(packed)
         return merged
 
-    def extract_output(self, accumulator: list[str]) -> tuple[int, int, list[tuple[IdValue, int]]]:
+    def extract_output(self, accumulator: list[str]) -> tuple[int, Counter[IdValue]]:
         counts: Counter[IdValue] = Counter()
         for packed in accumulator:
             counts.update(json.loads(packed))
-        copies = sum(counts.values())
-        return copies, len(counts), [(i, n) for i, n in counts.items() if n > 1]
+        return sum(counts.values()), counts
+
+
+def _tally_line(keyed: tuple[tuple[str, int], tuple[int, Counter[IdValue]]], keep_ids: bool) -> str:
+    (namespace, bucket), (copies, counts) = keyed
+    line: dict[str, Any] = {
+        "namespace": namespace,
+        "bucket": bucket,
+        "copies": copies,
+        "distinct": len(counts),
+        "duplicates": [(i, n) for i, n in counts.items() if n > 1],
+    }
+    if keep_ids:
+        line["ids"] = list(counts)
+    return json.dumps(line)
 
 
 class CountWrittenIds(beam.PTransform):
     """``(namespace, ids written)`` elements -> one JSON line per namespace and bucket in ``path``
     (``parse_tallies`` sums them: an id always falls in the same bucket, so the buckets' distinct
-    counts add up; ``retried_bundles``: see ``pipelines.side_files``)."""
+    counts add up; ``retried_bundles``: see ``pipelines.side_files``).
 
-    def __init__(self, path: str, retried_bundles: bool = True) -> None:
+    ``keep_ids`` also lists each bucket's distinct ids, for a migration run as several jobs
+    (checkpointed waves): an id written by two jobs is a duplicate no single job can see, and
+    ``parse_tallies`` finds it by comparing the jobs' lists."""
+
+    def __init__(self, path: str, retried_bundles: bool = True, keep_ids: bool = False) -> None:
         super().__init__()
         self._path = path
         self._retried = retried_bundles
+        self._keep_ids = keep_ids
 
     def expand(self, written: beam.PCollection) -> beam.pvalue.PDone:
         return (
             written
             | "Bucket" >> beam.FlatMap(_bucketed)
             | "TallyBuckets" >> beam.CombinePerKey(_IdTally())
-            | "Json"
-            >> beam.Map(
-                lambda kv: json.dumps(
-                    {"namespace": kv[0][0], "copies": kv[1][0], "distinct": kv[1][1], "duplicates": kv[1][2]}
-                )
-            )
+            | "Json" >> beam.Map(_tally_line, keep_ids=self._keep_ids)
             | "Write" >> WriteLines(self._path, ".jsonl", self._retried)
         )
 
@@ -129,15 +142,31 @@ class NamespaceWrites:
 
 
 def parse_tallies(lines: Iterable[str]) -> dict[str, NamespaceWrites]:
-    """Per namespace, the sum of its buckets' lines."""
+    """Per namespace, the sum of its buckets' lines.
+
+    Lines that list their ids (several jobs, see ``CountWrittenIds``) are merged one bucket at a
+    time, so only one bucket's ids are Python objects at once: an id listed by k lines was written
+    k times (plus the extra copies a line counted itself)."""
     tallies: dict[str, NamespaceWrites] = {}
+    listing: dict[tuple[str, int], list[str]] = defaultdict(list)
     for line in lines:
         if line.strip():
             record = json.loads(line)
             tally = tallies.setdefault(record["namespace"], NamespaceWrites())
             tally.copies += record["copies"]
+            if "ids" in record:
+                listing[(record["namespace"], record["bucket"])].append(line)
+                continue
             tally.distinct += record["distinct"]
             tally.duplicates.update((i, n) for i, n in record["duplicates"])
+    for (namespace, _), bucket_lines in listing.items():
+        written: Counter[IdValue] = Counter()
+        for line in bucket_lines:
+            record = json.loads(line)
+            written.update(record["ids"])
+            written.update({i: n - 1 for i, n in record["duplicates"]})
+        tallies[namespace].distinct += len(written)
+        tallies[namespace].duplicates.update((i, n) for i, n in written.items() if n > 1)
     return tallies
 
 

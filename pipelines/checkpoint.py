@@ -33,6 +33,7 @@ from apache_beam.io.filesystems import FileSystems
 from io_connectors.core.client import Client
 from io_connectors.core.contract import Split
 from io_connectors.core.errors import ConfigError
+from pipelines.accounting import ACCOUNTING_FILE
 from pipelines.planning import MigrationPlan, ensure_target
 from pipelines.progress import ProgressCallback, ProgressListener, ProgressState
 from pipelines.runner import RunnerChoice
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from pipelines.migration import Migration, MigrationResult
 
 LOG = logging.getLogger(__name__)
-WAVE_FILE = re.compile(r"failures-(run\d+-wave\d+)-")
+WAVE_FILE = re.compile(r"(?:failures|accounting)-(run\d+-wave\d+)-")
 SUMMED_COUNTERS = (
     "vectors_read",
     "batches_read",
@@ -132,10 +133,11 @@ def _sum(markers: list[dict[str, Any]]) -> dict[str, int]:
     return totals
 
 
-def _drop_unmarked_failures(directory: str, finished: set[str]) -> None:
-    """Failure reports of waves a kill interrupted: their records are read again, and fail again
-    if they still fail, so the old report would count them twice."""
-    found = FileSystems.match([FileSystems.join(directory, "failures-run*")])[0].metadata_list
+def _drop_unmarked_reports(directory: str, finished: set[str]) -> None:
+    """Failure reports and written-id tallies of waves a kill interrupted (their records are read
+    again, and would count twice), and the duplicates report, which every run settles afresh."""
+    patterns = [FileSystems.join(directory, f"{name}-*") for name in ("failures", ACCOUNTING_FILE)]
+    found = [m for result in FileSystems.match(patterns) for m in result.metadata_list]
     stale = [m.path for m in found if (w := WAVE_FILE.search(m.path)) is None or w.group(1) not in finished]
     if stale:
         FileSystems.delete(stale)
@@ -146,6 +148,9 @@ def run_checkpointed(
     plan: MigrationPlan,
     runner: RunnerChoice,
     *,
+    source_index: str,
+    source_namespace: str | None,
+    duplicates: str,
     state: str | None,
     resume: bool,
     checkpoints: int,
@@ -158,7 +163,10 @@ def run_checkpointed(
     started: float,
     on_unsupported: str | Mapping[str, str] | None = None,
 ) -> MigrationResult:
-    """``Migration.migrate`` with checkpoints; counts cover every run of this migration."""
+    """``Migration.migrate`` with checkpoints; counts cover every run of this migration, and the
+    finished waves' written-id tallies (which list their ids, so an id two waves wrote is a
+    duplicate too) settle the duplicates policy and the per-namespace balance at the end of
+    each run."""
     from pipelines.migration import MigrationResult, _read_failures
 
     if checkpoints < 1:
@@ -197,7 +205,7 @@ def run_checkpointed(
     if dead_letter is not None:
         migration._prepare_dead_letter(dead_letter, dead_letter_index, plan.source)
     failures_dir = failures_path or store.failures_dir()
-    _drop_unmarked_failures(failures_dir, {m["wave"] for m in earlier})
+    _drop_unmarked_reports(failures_dir, {m["wave"] for m in earlier})
     before = _sum(earlier)
     progress = ProgressState(
         total=plan.total, chunk_size=plan.chunk_size, namespace_totals=plan.namespace_totals()
@@ -221,7 +229,9 @@ def run_checkpointed(
                 FileSystems.join(failures_dir, f"failures-{name}"),
                 dead_letter,
                 dead_letter_index,
+                account_writes_to=FileSystems.join(failures_dir, f"{ACCOUNTING_FILE}-{name}"),
                 on_unsupported=on_unsupported,
+                account_ids=True,
             )
             kept = {k: int(v) for k, v in counters.items() if k in SUMMED_COUNTERS}
             store.write_marker(name, {"wave": name, "pieces": wave, "counters": kept})
@@ -235,6 +245,7 @@ def run_checkpointed(
         progress.failed = totals.get("vectors_failed", 0) + totals.get("vectors_invalid", 0)
         on_progress(progress.snapshot())
     errors = _read_failures(failures_dir)
+    ledger, errors = migration._settle(plan, source_index, source_namespace, failures_dir, errors, duplicates)
     metrics = {
         **totals,
         "vectors_read_this_run": this_run.get("vectors_read", 0),
@@ -244,7 +255,7 @@ def run_checkpointed(
         "runs": manifest["runs"],
     }
     result = MigrationResult(
-        migrated_count=totals.get("vectors_written", 0),
+        migrated_count=sum(ledger.migrated.values()),
         batches=totals.get("batches_written", 0),
         errors=errors,
         failed_count=sum(e.count for e in errors),
@@ -253,7 +264,8 @@ def run_checkpointed(
         duration_seconds=time.monotonic() - started,
         metrics=metrics,
         failures_path=failures_dir,
+        accounting=ledger.as_dict(),
     )
-    migration._check_accounting(result, None, strict)
+    migration._check_accounting(result, ledger, strict)
     target.connector.finalize_index(plan.target_index)
     return result

@@ -204,6 +204,9 @@ class Migration:
                 self,
                 plan,
                 runner,
+                source_index=source_index,
+                source_namespace=source_namespace,
+                duplicates=duplicates,
                 state=state,
                 resume=resume,
                 checkpoints=checkpoints,
@@ -240,23 +243,7 @@ class Migration:
             )
         _final_progress(progress, counters, on_progress)
         errors = _read_failures(failures_dir)
-        ledger = settle(
-            read_tallies(failures_dir),
-            failed_by_target_namespace(((e.stage, e.namespace, e.count) for e in errors), plan.mapping),
-            exact_source_counts(
-                self.source.connector,
-                source_index,
-                plan.namespaces,
-                plan.source.namespaces if source_namespace is None else {source_namespace: plan.total},
-            ),
-            duplicates,
-            lambda namespace, ids: self.target.connector.delete(target_index, ids, namespace),
-        )
-        write_duplicate_failures(failures_dir, ledger.duplicates)
-        errors += [
-            MigrationError("DuplicateId", d.message, d.ids, d.namespace, "duplicate", d.failed_copies)
-            for d in ledger.duplicates
-        ]
+        ledger, errors = self._settle(plan, source_index, source_namespace, failures_dir, errors, duplicates)
         if failures_path is None and not errors:
             remove_dir(failures_dir)  # a temporary report with nothing in it
             failures_dir = None
@@ -276,6 +263,36 @@ class Migration:
         self.target.connector.finalize_index(target_index)
         return migration
 
+    def _settle(
+        self,
+        plan: MigrationPlan,
+        source_index: str,
+        source_namespace: str | None,
+        failures_dir: str,
+        errors: list[MigrationError],
+        duplicates: str,
+    ) -> tuple[Ledger, list[MigrationError]]:
+        """The written-id tallies in ``failures_dir`` against the source's counts: the duplicates
+        policy applied (and reported there) and the per-namespace balance; the errors with the
+        duplicates added."""
+        ledger = settle(
+            read_tallies(failures_dir),
+            failed_by_target_namespace(((e.stage, e.namespace, e.count) for e in errors), plan.mapping),
+            exact_source_counts(
+                self.source.connector,
+                source_index,
+                plan.namespaces,
+                plan.source.namespaces if source_namespace is None else {source_namespace: plan.total},
+            ),
+            duplicates,
+            lambda namespace, ids: self.target.connector.delete(plan.target_index, ids, namespace),
+        )
+        write_duplicate_failures(failures_dir, ledger.duplicates)
+        return ledger, errors + [
+            MigrationError("DuplicateId", d.message, d.ids, d.namespace, "duplicate", d.failed_copies)
+            for d in ledger.duplicates
+        ]
+
     def _run_job(
         self,
         plan: MigrationPlan,
@@ -290,11 +307,13 @@ class Migration:
         dead_letter_index: str,
         account_writes_to: str | None = None,
         on_unsupported: str | Mapping[str, str] | None = None,
+        account_ids: bool = False,
     ) -> dict[str, int]:
         """One Beam job reading ``splits`` of ``plan`` into the target; its counters.
 
         ``account_writes_to``: where the per-namespace tally of written ids goes (the duplicate
-        and source-balance checks of ``pipelines.accounting``)."""
+        and source-balance checks of ``pipelines.accounting``); ``account_ids``: list the ids
+        there too (one of several jobs of a migration)."""
         LOG.info(
             "migrating %d vectors in %d splits from %s/%s to %s/%s, chunks of %d",
             plan.total,
@@ -316,7 +335,7 @@ class Migration:
         )
         if account_writes_to is not None:
             _ = migrated.written | "AccountWrites" >> CountWrittenIds(
-                account_writes_to, runner.retries_bundles
+                account_writes_to, runner.retries_bundles, keep_ids=account_ids
             )
         _ = (
             migrated.failed

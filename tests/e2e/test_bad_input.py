@@ -21,6 +21,7 @@ import pytest
 from io_connectors import Client, ConfigError
 from pipelines import Migration
 from pipelines.migration import MigrationError, MigrationResult
+from pipelines.state import StateStore
 from tests.badinput.export import CASES, HOSTILE_NAMESPACE, LONG_ID, write_export
 from tests.conformance.suite import unique_name
 from tests.fixtures.pinecone import PINECONE_TEST_KEY
@@ -207,11 +208,26 @@ def _issue_export(root: Path) -> Client:
     return Client(provider="parquet", path=str(root))
 
 
+@pytest.mark.parametrize("checkpointed", [False, True], ids=["one-job", "checkpointed"])
 @pytest.mark.parametrize("policy", ["fail", "keep-last"])
-def test_the_issue_example_accounts_for_every_source_record(tmp_path, policy: str) -> None:
+def test_the_issue_example_accounts_for_every_source_record(
+    tmp_path, policy: str, checkpointed: bool
+) -> None:
+    """Checkpointed, each file is read by a job of its own, so the id two files hold ("ok3") is a
+    duplicate no single job sees: the waves' listed ids find it."""
     source = _issue_export(tmp_path)
     target = Client(provider="memory", store=unique_name("issue"))
-    result = Migration(source, target).migrate(source_index="src", target_index="dst", duplicates=policy)
+    waves = {"state": str(tmp_path / "state"), "checkpoints": 3} if checkpointed else {}
+    result = Migration(source, target).migrate(
+        source_index="src", target_index="dst", duplicates=policy, **waves
+    )
+    if checkpointed:  # the two files holding "ok3" were read by different jobs
+        store = StateStore(str(tmp_path / "state"))
+        pieces = store.read_pieces()
+        assert pieces is not None
+        wave_of = {str(pieces[n].key): m["wave"] for m in store.markers() for n in m["pieces"]}
+        assert len(set(wave_of.values())) >= 2, wave_of
+        assert wave_of["src/__default__/part-0.parquet"] != wave_of["src/__default__/part-x1.parquet"]
     failures = {(e.stage, tuple(e.ids), e.count) for e in result.errors}
     duplicate = ("duplicate", ("ok3",), 2 if policy == "fail" else 1)
     assert failures == {("read", ("badjson",), 1), ("validate", ("nan", "inf"), 2), duplicate}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from io_connectors.core.contract import ConnectorSpec, Split
-from pipelines.checkpoint import _drop_unmarked_failures, explain_difference, group_waves
+from pipelines.checkpoint import _drop_unmarked_reports, explain_difference, group_waves
 from pipelines.state import StateStore, default_location, describe_spec
 
 
@@ -34,7 +34,7 @@ def test_a_difference_is_explained_part_by_part() -> None:
     )
 
 
-def test_markers_round_trip_and_unmarked_failure_reports_go(tmp_path: Path) -> None:
+def test_markers_round_trip_and_unmarked_reports_go(tmp_path: Path) -> None:
     store = StateStore(str(tmp_path))
     store.write_marker("run001-wave0000", {"wave": "run001-wave0000", "pieces": [0, 1]})
     assert store.markers() == [{"wave": "run001-wave0000", "pieces": [0, 1]}]
@@ -42,7 +42,12 @@ def test_markers_round_trip_and_unmarked_failure_reports_go(tmp_path: Path) -> N
     failures.mkdir()
     for wave in ("run001-wave0000", "run001-wave0001"):
         (failures / f"failures-{wave}-00000-of-00001.jsonl").write_text("{}\n")
-    _drop_unmarked_failures(str(failures), {"run001-wave0000"})
-    assert [p.name for p in failures.iterdir()] == ["failures-run001-wave0000-00000-of-00001.jsonl"]
+        (failures / f"accounting-{wave}-3f2a.jsonl").write_text("{}\n")
+    (failures / "failures-duplicates.jsonl").write_text("{}\n")  # settled afresh by every run
+    _drop_unmarked_reports(str(failures), {"run001-wave0000"})
+    assert sorted(p.name for p in failures.iterdir()) == [
+        "accounting-run001-wave0000-3f2a.jsonl",
+        "failures-run001-wave0000-00000-of-00001.jsonl",
+    ]
     store.reset()
     assert store.markers() == [] and not list(failures.iterdir())
