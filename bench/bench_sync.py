@@ -126,7 +126,7 @@ def main() -> int:
         print(f"{n:,} x {dim}: first migration {first:.1f} s; after a 1% change ({changed:,} records):")
         how = "sync --changed-since" if args.changed_since else "sync --delete-extra"
         print(
-            f"  {how:21s}{sync_seconds:7.1f} s  (source records read {read:,}, "
+            f"  {how:21s}{sync_seconds:7.1f} s  (records read {read:,}, "
             f"wrote {synced.written_count:,}, deleted {synced.deleted_count:,})"
         )
         print(f"  full re-migration    {remigrate:7.1f} s  (wrote {n:,})")
