@@ -18,9 +18,9 @@ greater than the watermark the last sync stored in the state are upserted, and t
 (the largest value seen) is stored once the job succeeded. ``FIELD`` must grow with every update
 (a version counter, or a timestamp fine enough that no update shares the watermark's value).
 The source splits carry the watermark as a ``ChangedSince`` read hint: connectors that can
-filter in their query (pgvector) read only the records that may have changed, others scan in
-full; ``ChangedSinceFn`` applies the exact test either way. Also saved: the target read and the
-join.
+filter in their query (pgvector; Qdrant for numeric watermarks) read only the records that may
+have changed, others scan in full; ``ChangedSinceFn`` applies the exact test either way. Also
+saved: the target read and the join.
 Deletions cannot be seen through an update-time field, so ``delete_extra`` is refused with it.
 """
 

@@ -15,6 +15,7 @@ and duplicates nothing.
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
@@ -106,6 +107,19 @@ class ChangedSince:
 
     field: str
     after: int | float | str
+
+    @property
+    def number(self) -> int | float | None:
+        """``after`` when it is a finite number (not a bool): what a numeric filter can test."""
+        after = self.after
+        if isinstance(after, bool) or not isinstance(after, (int, float)):
+            return None
+        return after if math.isfinite(after) else None
+
+    @property
+    def text(self) -> str | None:
+        """``after`` when it is a string."""
+        return self.after if isinstance(self.after, str) else None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ would break it. Names are always ``sql.Identifier``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -125,17 +124,15 @@ def changed_filter(layout: TableLayout, changed: ChangedSince) -> sql.Composable
     compares them), numbers as jsonb numerics; other watermark types push nothing down."""
     value = _metadata_expr(layout)
     field = sql.Literal(changed.field)
-    after = changed.after
-    if isinstance(after, bool) or not isinstance(after, (int, float, str)):
-        return None
-    if isinstance(after, float) and not math.isfinite(after):
-        return None
-    if isinstance(after, str):
+    text, number = changed.text, changed.number
+    if text is not None:
         string_test = sql.SQL('(({})->>{}) COLLATE "C" > {}')
-        kind, test = "string", string_test.format(value, field, sql.Literal(after))
-    else:
+        kind, test = "string", string_test.format(value, field, sql.Literal(text))
+    elif number is not None:
         number_test = sql.SQL("(({})->{}) > {}::jsonb")
-        kind, test = "number", number_test.format(value, field, sql.Literal(repr(after)))
+        kind, test = "number", number_test.format(value, field, sql.Literal(repr(number)))
+    else:
+        return None
     return sql.SQL("(({v})->{f} IS NULL OR jsonb_typeof(({v})->{f}) <> {k} OR {test})").format(
         v=value, f=field, k=sql.Literal(kind), test=test
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 import abc
 import atexit
 import logging
-import math
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -70,12 +69,9 @@ def unchanged_bound(changed: ChangedSince | None) -> UnchangedBound | None:
     greater) is read. None where Qdrant cannot express the hint exactly: a string watermark
     (Qdrant's datetime ranges parse times, they do not compare text) or an integer beyond
     float64's exact range."""
-    if changed is None or isinstance(changed.after, (bool, str)):
+    if changed is None or (number := changed.number) is None or abs(number) >= EXACT_FLOAT_INTEGERS:
         return None
-    after = changed.after
-    if not isinstance(after, (int, float)) or not math.isfinite(after) or abs(after) >= EXACT_FLOAT_INTEGERS:
-        return None
-    return changed.field, float(after)
+    return changed.field, float(number)
 
 
 @dataclass
