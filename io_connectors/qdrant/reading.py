@@ -58,16 +58,18 @@ class RangePlan:
 
 @dataclass(frozen=True)
 class NamespaceReader:
-    """Plans and reads one namespace (a ``Place``) through a backend, retrying what is transient."""
+    """Plans and reads one namespace (a ``Place``) through a backend, retrying what is transient.
+    ``unchanged`` (a split's read hint, see ``unchanged_bound``) leaves the points it marks out of
+    listings and pages."""
 
     backend: Backend
     retrying: Retrying
     place: Place
+    unchanged: UnchangedBound | None = None
 
-    def list_ids(self, offset: Any, unchanged: UnchangedBound | None = None) -> Iterator[StoredId]:
-        """Every id of the namespace from ``offset`` on, in order, a page at a time (without the
-        points ``unchanged`` marks)."""
-        backend, place = self.backend, self.place
+    def list_ids(self, offset: Any) -> Iterator[StoredId]:
+        """Every id of the namespace from ``offset`` on, in order, a page at a time."""
+        backend, place, unchanged = self.backend, self.place, self.unchanged
         while offset is not None:
             ids, offset = self.retrying(
                 "list ids",
@@ -110,9 +112,12 @@ class NamespaceReader:
     ) -> Iterator[VectorBatch | UnreadableRecords]:
         """Read the tracker's range; ``self.place`` must be the one ``split`` was planned with."""
         namespace, field = self.place, self.place.field
-        reader = self if split.key.filtered else replace(self, place=namespace.unfiltered())
-        unchanged = unchanged_bound(split.changed_since)
-        pages = reader._pages(names, tracker.current_restriction(), split.batch_size, dimension, unchanged)
+        reader = replace(
+            self,
+            place=namespace if split.key.filtered else namespace.unfiltered(),
+            unchanged=unchanged_bound(split.changed_since),
+        )
+        pages = reader._pages(names, tracker.current_restriction(), split.batch_size, dimension)
         claim, check = tracker.try_claim, namespace.where is not None and not split.key.filtered
         for points in pages:
             claimed = 0  # claims succeed for a prefix of the page
@@ -129,18 +134,13 @@ class NamespaceReader:
                 return
 
     def _pages(
-        self,
-        names: VectorNames,
-        restriction: Any,
-        batch_size: int,
-        dimension: int,
-        unchanged: UnchangedBound | None = None,
+        self, names: VectorNames, restriction: Any, batch_size: int, dimension: int
     ) -> Iterator[Points]:
-        backend, place = self.backend, self.place
+        backend, place, unchanged = self.backend, self.place, self.unchanged
         page_size = page_points(backend, batch_size, dimension, 256)
         if backend.scans_per_request:
             ids = []
-            for stored in self.list_ids(offset_at(restriction.start), unchanged):
+            for stored in self.list_ids(offset_at(restriction.start)):
                 if position(stored) >= restriction.stop:
                     break
                 ids.append(stored)
